@@ -1,0 +1,40 @@
+"""The audit log of billing-relevant changes: who did what, and when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import has_request_context
+from flask_login import current_user
+
+from app.extensions import db
+from app.models import AuditEvent, User
+
+
+def record(
+    action: str,
+    *,
+    account_id: int | None,
+    target: Any = None,
+    actor: User | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event in the current transaction (flushed, never committed here).
+
+    The actor defaults to the logged-in user; jobs and commands name themselves via
+    `actor=None` outside a request, recorded as "system".
+    """
+    if actor is None and has_request_context() and current_user.is_authenticated:
+        actor = current_user._get_current_object()
+    event = AuditEvent(
+        account_id=account_id,
+        actor_id=actor.id if actor else None,
+        actor_label=actor.email if actor else "system",
+        action=action,
+        target_type=type(target).__name__.lower() if target is not None else "",
+        target_id=getattr(target, "id", None),
+        details=details or {},
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event

@@ -1,0 +1,86 @@
+"""Redis and RQ queues: jobs take ids and are enqueued only once their rows are committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from rq import Queue, Retry
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+
+QUEUE_NAMES = ("billing", "reports", "mail")
+_PENDING_KEY = "seatwise_pending_jobs"
+
+
+class QueueUnavailable(RuntimeError):
+    """No REDIS_URL is configured."""
+
+
+def redis_connection() -> Redis:
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        raise QueueUnavailable("REDIS_URL is not set: no queue to send jobs to")
+    connection: Redis | None = current_app.extensions.get("seatwise_redis")
+    if connection is None:
+        connection = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        current_app.extensions["seatwise_redis"] = connection
+    return connection
+
+
+def get_queue(name: str) -> Queue:
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=redis_connection())
+
+
+DEFAULT_RETRY_INTERVALS = (10, 60, 300)
+
+
+def enqueue_after_commit(
+    queue_name: str,
+    func: Callable[..., Any],
+    *args: Any,
+    retry_intervals: Sequence[int] = DEFAULT_RETRY_INTERVALS,
+    job_id: str | None = None,
+) -> None:
+    """Enqueue `func(*args)` once the current transaction commits (never for a rollback),
+    retried after each of `retry_intervals` seconds when it fails.
+
+    A job that starts before its rows are visible would find nothing, so the request
+    or job that creates the rows owns the moment the work is handed over.
+    """
+    pending: list[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[int], str | None]]
+    pending = db.session.info.setdefault(_PENDING_KEY, [])
+    pending.append((queue_name, func, args, retry_intervals, job_id))
+
+
+def _enqueue(
+    queue_name: str,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    retry_intervals: Sequence[int],
+    job_id: str | None,
+) -> None:
+    intervals = list(retry_intervals)
+    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+    get_queue(queue_name).enqueue(func, *args, retry=retry, job_id=job_id, failure_ttl=30 * 86400)
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_pending_jobs(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, [])
+    for queue_name, func, args, intervals, job_id in pending:
+        try:
+            _enqueue(queue_name, func, args, intervals, job_id)
+        except Exception:  # Redis down: the row stays pending and a sweep job picks it up.
+            current_app.logger.exception("could not enqueue %s on %s", func.__name__, queue_name)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_jobs(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
