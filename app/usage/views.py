@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, abort, current_app, make_response, request, url_for
+
+from app.billing_portal.ledger import ledger_for, plan_terms
+from app.models import BillingPeriod, PeriodStatus, Seat, utcnow
+from app.permissions import Permission
+from app.settings import get_setting
+from app.tenancy import get_or_404
+from app.usage import bp
+from app.usage.charts import daily_chart, usage_bar
+from app.usage.queries import (
+    SEAT_SORTS,
+    PeriodTotals,
+    SeatPage,
+    catalogue,
+    closing_invoice,
+    daily_called,
+    open_period,
+    period_by_key,
+    period_totals,
+    periods,
+    seat_usage_page,
+    usage_version,
+)
+from app.usage.summary import summarise
+from app.web import can, current_account, current_membership, is_htmx_request, render
+
+
+@dataclass(frozen=True)
+class UsageSource:
+    """Where the page's figures come from. The product always reads the counters;
+    `bench/dashboard.py` swaps in raw-data queries to measure what the counters save."""
+
+    totals: Callable[[int, int | None], PeriodTotals]
+    seat_page: Callable[[int, str, bool, int, int, int | None], SeatPage]
+    daily: Callable[[int, int | None], dict[date, int]]
+
+
+COUNTERS = UsageSource(period_totals, seat_usage_page, daily_called)
+
+
+@bp.get("/")
+def dashboard() -> Response:
+    """The account's usage; a seat member sees their own seat's."""
+    seat_id = None if can(Permission.VIEW_ALL_SEATS) else current_membership().seat_id
+    return usage_page(seat_id)
+
+
+@bp.get("/seats/<int:seat_id>/usage")
+def seat_dashboard(seat_id: int) -> Response:
+    """One seat's usage (a seat member may open only their own)."""
+    seat = get_or_404(Seat, seat_id)
+    if not can(Permission.VIEW_ALL_SEATS) and current_membership().seat_id != seat.id:
+        abort(404)
+    return usage_page(seat.id)
+
+
+def _chosen_period() -> BillingPeriod | None:
+    key = request.args.get("period", "")
+    if key:
+        period = period_by_key(key)
+        if period is None:
+            abort(404)
+        return period
+    return open_period() or next(iter(periods()), None)
+
+
+def usage_page(seat_id: int | None, source: UsageSource = COUNTERS) -> Response:
+    """The usage page of the chosen period for the account (or one seat)."""
+    period = _chosen_period()
+    sort = request.args.get("sort", "called")
+    descending = request.args.get("dir", "desc") != "asc"
+    if sort not in SEAT_SORTS:
+        sort = "called"
+    page = request.args.get("page", 1, type=int) or 1
+    etag = None
+    if period is not None and source is COUNTERS:
+        # The partial and the page differ, and so do sort orders: all go into the tag.
+        tag = "|".join(
+            map(
+                str,
+                (
+                    usage_version(period, seat_id),
+                    seat_id,
+                    sort,
+                    descending,
+                    page,
+                    is_htmx_request(),
+                ),
+            )
+        )
+        etag = hashlib.sha256(tag.encode()).hexdigest()[:32]
+        if request.if_none_match.contains(etag):
+            return _not_modified(etag)
+    context = (
+        _context(period, seat_id, sort, descending, page, source) if period else {"period": None}
+    )
+    response = render("usage/dashboard.html", partial="usage/_live.html", **context)
+    if etag:
+        response.set_etag(etag)
+        # Revalidate every time: an unchanged poll then costs one small query and a 304.
+        response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _not_modified(etag: str) -> Response:
+    response = make_response("", 304)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.add("HX-Request")
+    return response
+
+
+def _context(
+    period: BillingPeriod,
+    seat_id: int | None,
+    sort: str,
+    descending: bool,
+    page: int,
+    source: UsageSource,
+) -> dict[str, Any]:
+    account = current_account()
+    now = utcnow()
+    is_open = period.status is PeriodStatus.OPEN
+    ledger = ledger_for(period, account)
+    totals = source.totals(period.id, seat_id)
+    summary = summarise(
+        ledger,
+        # A seat's page projects the seat's usage; the plan's money is the account's.
+        totals.leads_called,
+        now,
+        [plan_terms(plan) for plan in catalogue()],
+        is_open and seat_id is None,
+    )
+    seats = source.seat_page(period.id, sort, descending, page, 50, seat_id)
+    rows = seats.rows
+    local_today = now.astimezone(ZoneInfo(account.timezone)).date()
+    chart = daily_chart(
+        ledger.period.start_date,
+        ledger.period.day_count,
+        local_today,
+        source.daily(period.id, seat_id),
+        period.allowance,
+    )
+    groups: dict[str, list[Any]] = {}
+    if account.kind.value == "agency" and seat_id is None and sort == "client":
+        for row in rows:
+            groups.setdefault(row.client_label or "No client", []).append(row)
+    return {
+        "account": account,
+        "period": period,
+        "period_value": ledger.period,
+        "is_open": is_open,
+        "seat_id": seat_id,
+        "seat_row": rows[0] if seat_id is not None and rows else None,
+        "totals": totals,
+        "summary": summary,
+        "bar": usage_bar(summary.used, summary.allowance, summary.grace, summary.projected_used),
+        "chart": chart,
+        "rows": rows,
+        "seats": seats,
+        "page_url": lambda number: url_for(
+            request.endpoint or "usage.dashboard",
+            **(request.view_args or {}),
+            period=period.key,
+            sort=sort,
+            dir="desc" if descending else "asc",
+            page=number,
+        ),
+        "groups": groups,
+        "sort": sort,
+        "descending": descending,
+        "periods": periods(),
+        "invoice": None if is_open else closing_invoice(period.id),
+        "refresh_seconds": int(get_setting("dashboard_refresh_seconds")),
+        "billing_url": (
+            url_for("billing_portal.index")
+            if "billing_portal.index" in current_app.view_functions
+            else None
+        ),
+        "live_url": request.full_path if request.query_string else request.path,
+        "sort_url": lambda key: url_for(
+            request.endpoint or "usage.dashboard",
+            **(request.view_args or {}),
+            period=period.key,
+            sort=key,
+            dir="asc" if sort == key and descending else "desc",
+        ),
+    }

@@ -1,0 +1,161 @@
+"""The live usage dashboard: the billing engine's figures, from the counters only, with
+ETags so an idle poll costs a 304."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from app.billing_portal.closing import close_periods
+from app.calls.operations import record_attempt, record_lead
+from app.extensions import db
+from app.models import Account, BillingPeriod, Disposition, Invoice, Role, Seat, User
+from app.tenancy import tenant_context
+from tests.conftest import Auth
+from tests.factories import make_plan, member, subscribed_account
+
+_n = count(1)
+
+
+def call(
+    seat: Seat, leads: int, at: datetime, disposition: Disposition = Disposition.VOICEMAIL_NO_ANSWER
+) -> None:
+    for _ in range(leads):
+        n = next(_n)
+        lead, _ = record_lead(seat, f"D{n}", f"Lead {n}", "", "", "Zillow", at)
+        record_attempt(seat, lead, f"DE{n}", at, disposition, 30, "Isa", "")
+    db.session.commit()
+
+
+def seats_of(account: Account) -> list[Seat]:
+    with tenant_context(account.id):
+        return list(db.session.scalars(sa.select(Seat).order_by(Seat.id)))
+
+
+def text(response: object) -> str:
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
+@pytest.fixture
+def busy_account() -> Account:
+    """Plan 100 at $10, started 10 days ago, 130 leads called so far over two seats."""
+    account = subscribed_account(
+        kind="agency",
+        seats=2,
+        plan=make_plan(100, 1000),
+        start=(datetime.now(UTC) - timedelta(days=10)).date(),
+    )
+    first, second = seats_of(account)
+    call(first, 100, datetime.now(UTC) - timedelta(days=2), Disposition.LIVE_TRANSFER)
+    call(second, 30, datetime.now(UTC) - timedelta(hours=3))
+    return account
+
+
+def test_the_dashboard_shows_usage_overage_and_projection(
+    client: FlaskClient, auth: Auth, busy_account: Account
+) -> None:
+    auth.login(member(busy_account, Role.OWNER))
+    page = text(client.get(f"/a/{busy_account.slug}/"))
+    assert "130 / 100" in page
+    assert "Overage so far $300.00" in page
+    assert "30 leads at $10.00" in page
+    assert "Transfers + appointments 100" in page
+    assert "Projected by" in page
+    assert "A bigger plan would cost less" not in page  # only one plan in the catalogue
+
+
+def test_the_overage_shown_is_what_the_closing_invoice_bills(
+    client: FlaskClient, auth: Auth, busy_account: Account
+) -> None:
+    auth.login(member(busy_account, Role.OWNER))
+    shown = re.search(r"Overage so far \$([\d,.]+)", text(client.get(f"/a/{busy_account.slug}/")))
+    assert shown is not None
+    with tenant_context(busy_account.id):
+        period = db.session.scalar(sa.select(BillingPeriod))
+        assert period is not None
+    close_periods([period.id], period.ends_at + timedelta(hours=3), trigger="test")
+    with tenant_context(busy_account.id):
+        invoice = db.session.scalar(sa.select(Invoice).where(Invoice.closes_period_id == period.id))
+        assert invoice is not None
+        billed = sum(line.amount_cents for line in invoice.lines if line.kind == "overage")
+    assert f"{billed / 100:,.2f}" == shown.group(1)
+    page = text(client.get(f"/a/{busy_account.slug}/?period=M1"))
+    assert f"Invoice {invoice.number}" in page
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement.lower())
+
+    engine = db.engine  # the test's app context is already active
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+
+
+def test_the_dashboard_reads_counters_never_raw_call_data(
+    client: FlaskClient, auth: Auth, busy_account: Account
+) -> None:
+    auth.login(member(busy_account, Role.OWNER))
+    seat = seats_of(busy_account)[0]
+    with statements() as seen:
+        for path in ("/", "/?sort=client", "/?period=M1", f"/seats/{seat.id}/usage"):
+            assert client.get(f"/a/{busy_account.slug}{path}").status_code == 200
+    assert any("seat_usage" in sql for sql in seen)
+    touching = [sql for sql in seen if re.search(r"\b(call_attempts|leads)\b", sql)]
+    assert touching == []
+
+
+def test_an_unchanged_poll_answers_304_and_new_data_changes_the_etag(
+    client: FlaskClient, auth: Auth, busy_account: Account
+) -> None:
+    auth.login(member(busy_account, Role.VIEWER))
+    url = f"/a/{busy_account.slug}/"
+    headers = {"HX-Request": "true"}
+    first = client.get(url, headers=headers)
+    assert first.status_code == 200
+    assert 'id="usage-live"' in first.get_data(as_text=True)
+    assert "<html" not in first.get_data(as_text=True)  # the partial alone
+    assert "HX-Request" in first.headers["Vary"]
+    etag = first.headers["ETag"].strip('"')
+    again = client.get(url, headers={**headers, "If-None-Match": f'"{etag}"'})
+    assert again.status_code == 304
+    call(seats_of(busy_account)[1], 1, datetime.now(UTC) - timedelta(minutes=5))
+    changed = client.get(url, headers={**headers, "If-None-Match": f'"{etag}"'})
+    assert changed.status_code == 200
+    assert "131 / 100" in text(changed)
+    # The full page and the partial never share a tag.
+    assert client.get(url).headers["ETag"] != changed.headers["ETag"]
+
+
+def test_a_seat_member_sees_only_their_seat(
+    client: FlaskClient, auth: Auth, busy_account: Account
+) -> None:
+    mine, other = seats_of(busy_account)
+    auth.login(member(busy_account, Role.SEAT_MEMBER, seat_id=mine.id))
+    page = text(client.get(f"/a/{busy_account.slug}/"))
+    assert "100 / 100" in page  # their seat's 100 leads, not the account's 130
+    assert "Overage so far" not in page
+    assert client.get(f"/a/{busy_account.slug}/seats/{mine.id}/usage").status_code == 200
+    assert client.get(f"/a/{busy_account.slug}/seats/{other.id}/usage").status_code == 404
+
+
+def test_an_unknown_period_is_404_and_an_account_with_no_plan_says_what_to_do(
+    client: FlaskClient, auth: Auth, owner: User, account: Account
+) -> None:
+    auth.login(owner)
+    assert client.get(f"/a/{account.slug}/?period=M9").status_code == 404
+    assert client.get(f"/a/{account.slug}/?period=bogus").status_code == 404
