@@ -183,6 +183,32 @@ TENANT_NAV: tuple[tuple[str, str, Permission | None], ...] = (
 )
 
 
+# Operator console navigation: (label, endpoint, prefix). A section's pages are the endpoints
+# starting with its prefix; sections whose views are not registered are left out.
+OPS_NAV: tuple[tuple[str, str, str], ...] = (
+    ("Tenants", "ops.index", "ops.tenant"),
+    ("Plans", "ops.plans", "ops.plan"),
+    ("Settings", "ops.settings", "ops.setting"),
+    ("Call data", "ops.call_data", "ops.call_data"),
+    ("Billing runs", "ops.billing_runs", "ops.billing_run"),
+    ("Jobs", "ops.jobs", "ops.job"),
+    ("Outbox", "ops.outbox", "ops.outbox"),
+)
+
+
+def _ops_nav() -> list[NavItem]:
+    endpoint = request.endpoint or ""
+    return [
+        NavItem(
+            label,
+            url_for(target),
+            endpoint == target or endpoint.startswith(prefix),
+        )
+        for label, target, prefix in OPS_NAV
+        if target in current_app.view_functions
+    ]
+
+
 def user_account_choices(user: User) -> list[AccountChoice]:
     """Every account the user belongs to, for the switcher (reads across tenants)."""
     current_id = g.account.id if g.get("account") is not None else None
@@ -229,6 +255,8 @@ def layout_context() -> dict[str, Any]:
                 active = request.blueprint == blueprint and blueprint not in seen
             seen.add(blueprint)
             nav.append(NavItem(label, url_for(endpoint), active))
+    elif request.blueprint == "ops":
+        nav = _ops_nav()
     return {
         "nav_items": nav,
         "current_account_obj": account,
