@@ -45,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.onboarding import bp as onboarding_bp
     from app.ops import bp as ops_bp
     from app.reports import bp as reports_bp
+    from app.security import init_security
     from app.seats import bp as seats_bp
     from app.usage import bp as usage_bp
 
@@ -57,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _init_templates(app)
     _init_errors(app)
     init_api(app)
+    init_security(app)
     return app
 
 
