@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
@@ -25,6 +25,8 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+# Assertions retry for up to 10 s: the suite shares two cores with a live server and a worker.
+expect.set_options(timeout=10_000)
 
 
 def chromium_path() -> str:
@@ -64,9 +66,9 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def htmx_settled(page: Page) -> None:
-    """Wait until htmx has swapped and processed new content (a click on content it has
-    not yet processed would be a plain form submission)."""
+    """Wait until the page has loaded and htmx has swapped and processed new content (a click
+    on content it has not yet processed would be a plain link or form submission)."""
     page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, "
-        ".htmx-added')"
+        "() => document.readyState === 'complete' && !document.querySelector("
+        "'.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
     )

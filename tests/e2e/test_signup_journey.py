@@ -21,7 +21,7 @@ from app.models import Account, AccountKind, OutboxEmail, Person, Plan, Seat, Se
 from app.onboarding.operations import create_account
 from app.seed import CATALOGUE
 from app.tenancy import tenant_context
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import htmx_settled, screenshot
 from tests.live import live_app, serve
 
 pytestmark = [pytest.mark.live, pytest.mark.e2e]
@@ -168,17 +168,23 @@ def test_a_new_agency_signs_up_and_manages_its_seats(page: Page, portal: Portal)
     screenshot(page, "seat")
 
     # Replace the Backup inline.
+    htmx_settled(page)
     backup.get_by_role("link", name="Replace").click()
     expect(backup.get_by_role("heading", name="Replace the Backup")).to_be_visible()
+    htmx_settled(page)
     backup.get_by_label("Full name").fill("Emery Lee")
     backup.get_by_label("Email").fill("emery@maple.example")
     backup.get_by_label("Mobile").fill("(773) 555-0112")
     screenshot(page, "seat-backup-replace")
+    htmx_settled(page)
     backup.get_by_role("button", name="Save Backup").click()
+    htmx_settled(page)
+    expect(page.locator("#seat-backup .field-error")).to_have_count(0)
     expect(page.get_by_text("Backup replaced: Emery Lee.")).to_be_visible()
     expect(page.locator("#seat-backup")).to_contain_text("emery@maple.example")
 
     # Remove it.
+    htmx_settled(page)
     page.locator("#seat-backup").get_by_role("button", name="Remove").click()
     expect(page.locator("#seat-backup")).to_contain_text("No Backup")
     expect(page.get_by_text("Backup removed.")).to_be_visible()
