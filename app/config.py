@@ -64,6 +64,8 @@ class Settings:
     mail_sender: str
     close_interval_seconds: int
     files_dir: str
+    report_sweep_seconds: int = 60
+    worker_abandoned_after_seconds: int = 90
     extra: dict[str, Any] = field(default_factory=dict)
 
     def flask_config(self) -> dict[str, Any]:
@@ -79,6 +81,8 @@ class Settings:
             "SEATWISE_BASE_URL": self.base_url,
             "CLOSE_INTERVAL_SECONDS": self.close_interval_seconds,
             "FILES_DIR": self.files_dir,
+            "REPORT_SWEEP_SECONDS": self.report_sweep_seconds,
+            "WORKER_ABANDONED_AFTER_SECONDS": self.worker_abandoned_after_seconds,
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": secure,
@@ -144,4 +148,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         mail_sender=env.get("MAIL_SENDER", "").strip() or "Seatwise <billing@seatwise.example>",
         close_interval_seconds=_int(env, "CLOSE_INTERVAL_SECONDS", 600, minimum=10),
         files_dir=env.get("FILES_DIR", "").strip() or str(INSTANCE_DIR / "files"),
+        report_sweep_seconds=_int(env, "REPORT_SWEEP_SECONDS", 60, minimum=1),
+        worker_abandoned_after_seconds=_int(env, "WORKER_ABANDONED_AFTER_SECONDS", 90, minimum=3),
     )

@@ -39,44 +39,57 @@ def get_queue(name: str) -> Queue:
 
 
 DEFAULT_RETRY_INTERVALS = (10, 60, 300)
+FAILED_JOB_TTL = 30 * 86400  # a failed job stays readable in Redis for 30 days
+
+
+def default_retry_intervals() -> Sequence[int]:
+    """The seconds between the tries of a job that raised, or whose worker died: the app's
+    JOB_RETRY_SECONDS, by default 10 s, 1 min, 5 min."""
+    return tuple(current_app.config.get("JOB_RETRY_SECONDS", DEFAULT_RETRY_INTERVALS))
+
+
+def job_retry(intervals: Sequence[int] | None = None) -> Retry | None:
+    """RQ's retry policy for `intervals` (default: the app's); None for no retry."""
+    chosen = list(default_retry_intervals() if intervals is None else intervals)
+    return Retry(max=len(chosen), interval=chosen) if chosen else None
 
 
 def enqueue_after_commit(
     queue_name: str,
     func: Callable[..., Any],
     *args: Any,
-    retry_intervals: Sequence[int] = DEFAULT_RETRY_INTERVALS,
+    retry_intervals: Sequence[int] | None = None,
     job_id: str | None = None,
 ) -> None:
     """Enqueue `func(*args)` once the current transaction commits (never for a rollback),
-    retried after each of `retry_intervals` seconds when it fails.
+    retried after each of `retry_intervals` seconds (default: the app's) when it fails.
 
     A job that starts before its rows are visible would find nothing, so the request
     or job that creates the rows owns the moment the work is handed over.
     """
-    pending: list[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[int], str | None]]
+    pending: list[tuple[str, Callable[..., Any], tuple[Any, ...], Retry | None, str | None]]
     pending = db.session.info.setdefault(_PENDING_KEY, [])
-    pending.append((queue_name, func, args, retry_intervals, job_id))
+    pending.append((queue_name, func, args, job_retry(retry_intervals), job_id))
 
 
 def _enqueue(
     queue_name: str,
     func: Callable[..., Any],
     args: tuple[Any, ...],
-    retry_intervals: Sequence[int],
+    retry: Retry | None,
     job_id: str | None,
 ) -> None:
-    intervals = list(retry_intervals)
-    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
-    get_queue(queue_name).enqueue(func, *args, retry=retry, job_id=job_id, failure_ttl=30 * 86400)
+    get_queue(queue_name).enqueue(
+        func, *args, retry=retry, job_id=job_id, failure_ttl=FAILED_JOB_TTL
+    )
 
 
 @event.listens_for(Session, "after_commit")
 def _flush_pending_jobs(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, [])
-    for queue_name, func, args, intervals, job_id in pending:
+    for queue_name, func, args, retry, job_id in pending:
         try:
-            _enqueue(queue_name, func, args, intervals, job_id)
+            _enqueue(queue_name, func, args, retry, job_id)
         except Exception:  # Redis down: the row stays pending and a sweep job picks it up.
             current_app.logger.exception("could not enqueue %s on %s", func.__name__, queue_name)
 

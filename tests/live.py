@@ -60,6 +60,9 @@ def process_env(app: Flask) -> dict[str, str]:
         "REDIS_URL": app.config["REDIS_URL"],
         "SEATWISE_BASE_URL": app.config["SEATWISE_BASE_URL"],
         "FILES_DIR": app.config["FILES_DIR"],
+        # The timings a test may shorten: its worker and scheduler processes keep them too.
+        "WORKER_ABANDONED_AFTER_SECONDS": str(app.config["WORKER_ABANDONED_AFTER_SECONDS"]),
+        "REPORT_SWEEP_SECONDS": str(app.config["REPORT_SWEEP_SECONDS"]),
     }
 
 

@@ -6,20 +6,26 @@ from datetime import datetime
 
 from app.billing_portal.closing import close_periods, due_period_ids
 from app.models import utcnow
-from app.queue import enqueue_after_commit, get_queue
+from app.queue import enqueue_after_commit, get_queue, job_retry
 
 CLOSE_BATCH_SIZE = 100
 
 
 def close_due_periods(now_iso: str | None = None) -> int:
     """Cron job: split the due periods into batches, one `close_period_batch` job each,
-    so any number of workers share a large run. Returns the number of batches."""
+    so any number of workers share a large run. Returns the number of batches.
+
+    A batch whose worker dies (killed, out of memory) is retried like one that raised: RQ's
+    registry cleanup finds it abandoned and enqueues it again, and the close's claim makes
+    the rerun close only what the dead one did not commit."""
     now = datetime.fromisoformat(now_iso) if now_iso else utcnow()
     ids = due_period_ids(now)
     queue = get_queue("billing")
     batches = [ids[i : i + CLOSE_BATCH_SIZE] for i in range(0, len(ids), CLOSE_BATCH_SIZE)]
     for batch in batches:
-        queue.enqueue(close_period_batch, batch, now.isoformat(), job_timeout=1800)
+        queue.enqueue(
+            close_period_batch, batch, now.isoformat(), job_timeout=1800, retry=job_retry()
+        )
     return len(batches)
 
 

@@ -9,6 +9,9 @@ never rendered again, and one left "rendering" by a killed worker is rendered ag
 scratch. Every status write is conditional on the report not being ready yet, so when two runs
 of one report overlap (an RQ retry and a Retry click), the first to finish wins and the other
 neither replaces its file nor marks it failed.
+
+A report asked for while Redis was down is committed all the same and shows as queued; the
+sweep (a cron job) hands it to the queue once Redis is back.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
 from rq import get_current_job
+from rq.job import Job
 
 from app.extensions import db
 from app.mail.operations import queue_email
@@ -34,6 +39,7 @@ from app.models import (
     utcnow,
 )
 from app.pdf import files_root, store_file
+from app.queue import FAILED_JOB_TTL, get_queue, job_retry
 from app.reports.document import report_csv
 from app.reports.operations import ensure_period_master_report, queue_rendering
 from app.reports.queries import (
@@ -224,3 +230,36 @@ def deliver_master_reports(period_ids: list[int]) -> list[int]:
             db.session.commit()
             report_ids.append(report.id)
     return report_ids
+
+
+def sweep_waiting_reports() -> int:
+    """Cron job: queue again every report that has waited longer than REPORT_SWEEP_SECONDS
+    while Redis knows nothing of its job (Redis was down when it was asked for, or lost its
+    data). Returns how many were queued.
+
+    The wait keeps the sweep from racing the request's own hand-over just after its commit;
+    if it ever does, the job runs twice and the second run finds the report ready."""
+    cutoff = utcnow() - timedelta(seconds=int(current_app.config["REPORT_SWEEP_SECONDS"]))
+    with unscoped():  # the sweep looks after every account's waiting reports
+        waiting = db.session.execute(
+            sa.select(Report.id, Report.job_id)
+            .where(
+                Report.status == ReportStatus.QUEUED,
+                Report.job_id.is_not(None),
+                Report.created_at < cutoff,
+            )
+            .order_by(Report.id)
+        ).all()
+    db.session.rollback()
+    queue = get_queue("reports")
+    swept = 0
+    for report_id, job_id in waiting:
+        if Job.exists(str(job_id), connection=queue.connection):
+            continue
+        queue.enqueue(
+            render_report, report_id, job_id=job_id, retry=job_retry(), failure_ttl=FAILED_JOB_TTL
+        )
+        swept += 1
+    if swept:
+        log.info("queued %d report(s) that were waiting without a job", swept)
+    return swept

@@ -78,6 +78,11 @@ APPROVED_UNSCOPED: dict[str, tuple[int, str]] = {
         "the period close's batch spans accounts: the job finds each closed period's account, "
         "then makes its master report inside that account",
     ),
+    "app/reports/jobs.py:sweep_waiting_reports": (
+        1,
+        "the sweep queues again every account's reports left waiting while Redis was down; "
+        "it reads ids only, and each job opens its report's account",
+    ),
 }
 
 
