@@ -18,6 +18,7 @@ from app.models import (
     PlanChange,
     Seat,
     SeatUsage,
+    Setting,
     UsageDay,
     utcnow,
 )
@@ -181,21 +182,31 @@ def daily_called(period_id: int, seat_id: int | None = None) -> dict[date, int]:
 
 
 def usage_version(period: BillingPeriod, seat_id: int | None = None) -> str:
-    """A tag that changes whenever anything the dashboard shows for the period does:
-    the counters' versions, the period's terms and state, and its plan changes."""
-    query = sa.select(
-        sa.func.coalesce(sa.func.sum(SeatUsage.version), 0), sa.func.count(SeatUsage.id)
+    """A tag that changes whenever anything the dashboard shows for the period does: the
+    counters' versions, the period's terms and state, its plan changes, the seats and the
+    operator settings. One query, so an unchanged poll costs one round trip."""
+    usage = sa.select(
+        sa.func.coalesce(sa.func.sum(SeatUsage.version), 0).label("versions"),
+        sa.func.count(SeatUsage.id).label("rows"),
     ).where(SeatUsage.period_id == period.id)
     if seat_id is not None:
-        query = query.where(SeatUsage.seat_id == seat_id)
-    versions, rows = db.session.execute(query).one()
-    changes = db.session.scalar(
-        sa.select(sa.func.count(PlanChange.id)).where(PlanChange.period_id == period.id)
-    )
-    seats = db.session.scalar(sa.select(sa.func.count(Seat.id)))
+        usage = usage.where(SeatUsage.seat_id == seat_id)
+    counters = usage.subquery()
+    versions, rows, changes, seats, settings = db.session.execute(
+        sa.select(
+            counters.c.versions,
+            counters.c.rows,
+            sa.select(sa.func.count(PlanChange.id))
+            .where(PlanChange.period_id == period.id)
+            .scalar_subquery(),
+            sa.select(sa.func.count(Seat.id)).scalar_subquery(),
+            sa.select(sa.func.max(Setting.updated_at)).scalar_subquery(),
+        )
+    ).one()
     return (
-        f"p{period.id}.{period.status.value}.{period.allowance}.{changes}"
-        f".v{versions}.{rows}.s{seats}"
+        f"p{period.id}.{period.starts_at.timestamp()}.{period.status.value}.{period.plan_code}"
+        f".{period.allowance}.{period.cpl_cents}.{period.grace_leads}"
+        f".{changes}.v{versions}.{rows}.s{seats}.{settings}"
     )
 
 

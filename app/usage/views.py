@@ -1,21 +1,32 @@
 from __future__ import annotations
 
-import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, current_app, make_response, request, url_for
+from cachetools import TTLCache
+from flask import (
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
 
 from app.billing_portal.ledger import ledger_for, plan_terms
-from app.models import BillingPeriod, PeriodStatus, Seat, utcnow
+from app.models import Account, BillingPeriod, PeriodStatus, Seat, utcnow
 from app.permissions import Permission
 from app.settings import get_setting
 from app.tenancy import get_or_404
 from app.usage import bp
 from app.usage.charts import daily_chart, usage_bar
+from app.usage.etags import not_modified, usage_etag, usage_key
 from app.usage.queries import (
     SEAT_SORTS,
     PeriodTotals,
@@ -73,37 +84,66 @@ def _chosen_period() -> BillingPeriod | None:
     return open_period() or next(iter(periods()), None)
 
 
+@dataclass(frozen=True)
+class RenderedUsage:
+    """The page's figures as HTML: its header and its live region."""
+
+    header: Markup
+    live: Markup
+
+
+# Rendered figures, shared by everyone looking at the same page while nothing it shows has
+# changed: the key holds the counters' version (see `usage_version`), the account's local
+# date, the page's path and query and the seat. What drifts with time alone (the projection
+# at the current pace, "active" seats) is at most the time to live old.
+_RENDERED: TTLCache[str, RenderedUsage] = TTLCache(maxsize=256, ttl=60)
+_RENDERED_LOCK = threading.Lock()
+
+
 def usage_page(seat_id: int | None, source: UsageSource = COUNTERS) -> Response:
     """The usage page of the chosen period for the account (or one seat)."""
     period = _chosen_period()
+    if period is None:
+        return render("usage/dashboard.html", rendered=None, seat_id=seat_id)
     sort = request.args.get("sort", "called")
     descending = request.args.get("dir", "desc") != "asc"
     if sort not in SEAT_SORTS:
         sort = "called"
     page = request.args.get("page", 1, type=int) or 1
-    etag = None
-    if period is not None and source is COUNTERS:
-        # The partial and the page differ, and so do sort orders: all go into the tag.
-        tag = "|".join(
-            map(
-                str,
-                (
-                    usage_version(period, seat_id),
-                    seat_id,
-                    sort,
-                    descending,
-                    page,
-                    is_htmx_request(),
-                ),
-            )
+    account = current_account()
+
+    def rendered() -> RenderedUsage:
+        context = dashboard_context(account, period, seat_id, sort, descending, page, source)
+        return RenderedUsage(
+            _fragment("usage/_header.html", context), _fragment("usage/_live.html", context)
         )
-        etag = hashlib.sha256(tag.encode()).hexdigest()[:32]
-        if request.if_none_match.contains(etag):
-            return _not_modified(etag)
-    context = (
-        _context(period, seat_id, sort, descending, page, source) if period else {"period": None}
-    )
-    response = render("usage/dashboard.html", partial="usage/_live.html", **context)
+
+    if source is not COUNTERS:
+        return _usage_response(rendered(), seat_id, None)
+    key = usage_key(account, usage_version(period, seat_id), seat_id)
+    etag = usage_etag(key)
+    if request.if_none_match.contains(etag):
+        return not_modified(etag)
+    with _RENDERED_LOCK:
+        cached = _RENDERED.get(key)
+    if cached is None:
+        cached = rendered()
+        with _RENDERED_LOCK:
+            _RENDERED[key] = cached
+    return _usage_response(cached, seat_id, etag)
+
+
+def _fragment(template: str, context: dict[str, Any]) -> Markup:
+    """A template rendered with autoescaping on: safe to insert as it is."""
+    return Markup(render_template(template, **context))  # noqa: S704
+
+
+def _usage_response(rendered: RenderedUsage, seat_id: int | None, etag: str | None) -> Response:
+    if is_htmx_request():
+        response = make_response(rendered.live)
+        response.vary.add("HX-Request")
+    else:
+        response = render("usage/dashboard.html", rendered=rendered, seat_id=seat_id)
     if etag:
         response.set_etag(etag)
         # Revalidate every time: an unchanged poll then costs one small query and a 304.
@@ -111,23 +151,19 @@ def usage_page(seat_id: int | None, source: UsageSource = COUNTERS) -> Response:
     return response
 
 
-def _not_modified(etag: str) -> Response:
-    response = make_response("", 304)
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.vary.add("HX-Request")
-    return response
-
-
-def _context(
+def dashboard_context(
+    account: Account,
     period: BillingPeriod,
     seat_id: int | None,
     sort: str,
     descending: bool,
     page: int,
-    source: UsageSource,
+    source: UsageSource = COUNTERS,
 ) -> dict[str, Any]:
-    account = current_account()
+    """What `usage/_live.html` shows of one period (inside the account's tenant context).
+
+    Its links (sorting, pages, polling) go to the current endpoint: the operator console
+    shows the same figures on its own read-only page."""
     now = utcnow()
     is_open = period.status is PeriodStatus.OPEN
     ledger = ledger_for(period, account)
@@ -182,7 +218,7 @@ def _context(
         "invoice": None if is_open else closing_invoice(period.id),
         "refresh_seconds": int(get_setting("dashboard_refresh_seconds")),
         "billing_url": (
-            url_for("billing_portal.index")
+            url_for("billing_portal.index", account=account.slug)
             if "billing_portal.index" in current_app.view_functions
             else None
         ),

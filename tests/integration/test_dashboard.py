@@ -16,7 +16,16 @@ from flask.testing import FlaskClient
 from app.billing_portal.closing import close_periods
 from app.calls.operations import record_attempt, record_lead
 from app.extensions import db
-from app.models import Account, BillingPeriod, Disposition, Invoice, Role, Seat, User
+from app.models import (
+    Account,
+    BillingPeriod,
+    Disposition,
+    Invoice,
+    Membership,
+    Role,
+    Seat,
+    User,
+)
 from app.tenancy import tenant_context
 from tests.conftest import Auth
 from tests.factories import make_plan, member, subscribed_account
@@ -139,6 +148,52 @@ def test_an_unchanged_poll_answers_304_and_new_data_changes_the_etag(
     assert "131 / 100" in text(changed)
     # The full page and the partial never share a tag.
     assert client.get(url).headers["ETag"] != changed.headers["ETag"]
+
+
+def poll_tag(client: FlaskClient, url: str) -> str:
+    response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    return str(response.headers["ETag"])
+
+
+def test_an_unchanged_poll_is_304_only_for_a_member_who_may_still_see_the_page(
+    client: FlaskClient, auth: Auth, busy_account: Account, other_account: Account
+) -> None:
+    """The 304 shortcut checks the session's user, the membership and the seat as the page
+    does: a tag that still matches is worth nothing to anyone who lost access."""
+    mine, other = seats_of(busy_account)
+    viewer = member(busy_account, Role.VIEWER)
+    seat_member = member(busy_account, Role.SEAT_MEMBER, seat_id=mine.id)
+    outsider = member(other_account, Role.OWNER)
+    page, seat_page = f"/a/{busy_account.slug}/", f"/a/{busy_account.slug}/seats/{other.id}/usage"
+
+    auth.login(viewer)
+    tag, seat_tag = poll_tag(client, page), poll_tag(client, seat_page)
+    headers = {"HX-Request": "true", "If-None-Match": tag}
+    assert client.get(page, headers=headers).status_code == 304
+    # Another period in the query is another page.
+    assert client.get(f"{page}?period=M1", headers=headers).status_code == 200
+
+    auth.logout()
+    assert client.get(page, headers=headers).status_code != 304
+    auth.login(outsider)  # a member of another account, holding this account's tag
+    assert client.get(page, headers=headers).status_code == 404
+    auth.logout()
+    auth.login(seat_member)  # their own seat only, whatever tag they hold
+    assert client.get(page, headers=headers).status_code == 200
+    seat_headers = {"HX-Request": "true", "If-None-Match": seat_tag}
+    assert client.get(seat_page, headers=seat_headers).status_code == 404
+
+    auth.logout()
+    auth.login(viewer)
+    assert client.get(page, headers=headers).status_code == 304
+    with tenant_context(busy_account.id):
+        db.session.execute(sa.delete(Membership).where(Membership.user_id == viewer.id))
+    db.session.commit()
+    assert client.get(page, headers=headers).status_code == 404
+    viewer.is_active_user = False
+    db.session.commit()
+    assert client.get(page, headers=headers).status_code != 304
 
 
 def test_a_seat_member_sees_only_their_seat(
