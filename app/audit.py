@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.models import AuditEvent, User
+from app.tenancy import tenant_context, unscoped
 
 
 def record(
@@ -38,3 +39,22 @@ def record(
     db.session.add(event)
     db.session.flush()
     return event
+
+
+def record_operator_action(
+    action: str,
+    *,
+    account_id: int | None = None,
+    target: Any = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Audit an operator's action (flushed, never committed here).
+
+    An action on one tenant is written inside that tenant, where its audit log shows it; a
+    console-wide one (the catalogue, settings) carries no account and is read by operators only.
+    """
+    if account_id is not None:
+        with tenant_context(account_id):
+            return record(action, account_id=account_id, target=target, details=details)
+    with unscoped():
+        return record(action, account_id=None, target=target, details=details)

@@ -251,4 +251,8 @@ def describe(event: AuditEvent) -> str:
         )
     if action == "member.removed":
         return f"Removed {d.get('email')} ({_role_label(d.get('role'))})"
+    if action == "operator.viewed":
+        return f"The Seatwise team viewed the {d.get('page', 'account')} page"
+    if action == "outbox.resent":
+        return f"The Seatwise team resent “{d.get('subject', '')}” to {d.get('to', '')}"
     return action

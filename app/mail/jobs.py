@@ -13,6 +13,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import EmailStatus, OutboxEmail, utcnow
 from app.queue import get_queue
+from app.settings import get_setting
 
 
 def _send_smtp(mail_url: str, sender: str, email: OutboxEmail) -> None:
@@ -27,6 +28,11 @@ def _send_smtp(mail_url: str, sender: str, email: OutboxEmail) -> None:
         if parts.username:
             smtp.login(unquote(parts.username), unquote(parts.password or ""))
         smtp.send_message(message)
+
+
+def mail_sender() -> str:
+    """The From of outgoing mail: the operators' setting, else the server's MAIL_SENDER."""
+    return str(get_setting("sender_address") or current_app.config["MAIL_SENDER"])
 
 
 def deliver_email(email_id: int) -> str:
@@ -46,7 +52,7 @@ def deliver_email(email_id: int) -> str:
         email.status = EmailStatus.KEPT
     else:
         try:
-            _send_smtp(mail_url, current_app.config["MAIL_SENDER"], email)
+            _send_smtp(mail_url, mail_sender(), email)
         except (OSError, smtplib.SMTPException) as exc:
             email.status, email.last_error = EmailStatus.FAILED, str(exc)
             db.session.commit()

@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app, has_request_context, render_template
 
 from app.extensions import db
-from app.models import OutboxEmail
+from app.models import EmailStatus, OutboxEmail
 from app.queue import enqueue_after_commit
 
 
@@ -24,10 +24,13 @@ def queue_email(
 ) -> OutboxEmail:
     """Render `templates/email/<template>.{subject,txt,html}` into the outbox and
     deliver it once the transaction commits."""
+    # One line, whatever the names in it hold: a line break from user data must not reach the
+    # Subject header (the message could not be sent, or would carry a header of its own).
+    subject = " ".join(_render(f"email/{template}.subject.txt", context).split())
     email = OutboxEmail(
         account_id=account_id,
         to_address=to_address,
-        subject=_render(f"email/{template}.subject.txt", context).strip(),
+        subject=subject,
         body_text=_render(f"email/{template}.txt", context),
         body_html=_render(f"email/{template}.html", context),
     )
@@ -37,3 +40,29 @@ def queue_email(
 
     enqueue_after_commit("mail", deliver_email, email.id)
     return email
+
+
+def resend_email(email: OutboxEmail) -> OutboxEmail:
+    """Deliver a mail again (flushes; the caller commits and audits).
+
+    Mail still waiting, or that failed, goes back on the queue as it is; mail already
+    delivered (or kept) is copied into a new outbox row, so its history stays as it was.
+    """
+    from app.mail.jobs import deliver_email
+
+    if email.status in (EmailStatus.PENDING, EmailStatus.FAILED):
+        email.status, email.last_error = EmailStatus.PENDING, ""
+        db.session.flush()
+        enqueue_after_commit("mail", deliver_email, email.id)
+        return email
+    copy = OutboxEmail(
+        account_id=email.account_id,
+        to_address=email.to_address,
+        subject=email.subject,
+        body_text=email.body_text,
+        body_html=email.body_html,
+    )
+    db.session.add(copy)
+    db.session.flush()
+    enqueue_after_commit("mail", deliver_email, copy.id)
+    return copy

@@ -18,4 +18,4 @@ def _operators_only() -> BaseResponse | None:
     return None
 
 
-from app.ops import views  # noqa: E402, F401
+from app.ops import outbox, plans, settings_views, tenants  # noqa: E402, F401

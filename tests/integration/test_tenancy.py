@@ -48,7 +48,18 @@ APPROVED_UNSCOPED: dict[str, tuple[int, str]] = {
         1,
         "the account switcher lists every account the user is a member of",
     ),
-    "app/ops/views.py:index": (1, "the operator console lists every account and its owner"),
+    "app/ops/tenant_queries.py:tenant_page": (
+        1,
+        "the operator console lists every account with its owner, plan and usage counters",
+    ),
+    "app/ops/catalogue.py:catalogue_rows": (
+        1,
+        "the plan catalogue counts each plan's subscribers and open periods across accounts",
+    ),
+    "app/audit.py:record_operator_action": (
+        1,
+        "an operator's console-wide action (catalogue, settings) is audited with no account",
+    ),
     "app/billing_portal/closing.py:due_period_ids": (
         1,
         "the scheduler finds due periods of every account before it knows any account",
