@@ -6,7 +6,7 @@ from flask import Response, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
 from app.api import bp
-from app.api.auth import ApiKeyRefused, authenticate, bearer_token, note_use, prefix_of
+from app.api.auth import ApiKeyRefused, KeyInUse, authenticate, note_use
 from app.api.errors import ApiError
 from app.api.ingest import in_transaction, record_batch
 from app.api.openapi import openapi_document
@@ -16,13 +16,29 @@ from app.extensions import db, limiter
 from app.models import utcnow
 
 _PUBLIC_ENDPOINTS = {"api.openapi"}
+# Where the request keeps its checked key (the WSGI environ lives exactly as long as it).
+_CHECKED_KEY, _REFUSAL = "seatwise.api_key", "seatwise.api_key_refusal"
+
+
+def _verified_key() -> KeyInUse | None:
+    """The request's API key once checked (None: missing, invalid or revoked; the reason is
+    kept for the 401). Checked once per request, by the rate limit or by `_authenticate`."""
+    environ = request.environ
+    if _CHECKED_KEY not in environ:
+        try:
+            environ[_CHECKED_KEY] = authenticate(request.headers.get("Authorization"))
+        except ApiKeyRefused as exc:
+            db.session.rollback()
+            environ[_CHECKED_KEY], environ[_REFUSAL] = None, str(exc)
+    key: KeyInUse | None = environ[_CHECKED_KEY]
+    return key
 
 
 def _rate_limit_key() -> str:
-    """Requests are counted per API key (by its public prefix), or per address without one."""
-    secret = bearer_token(request.headers.get("Authorization"))
-    prefix = prefix_of(secret) if secret else None
-    return f"api-key:{prefix}" if prefix else f"address:{get_remote_address()}"
+    """Requests are counted per checked API key, and per address without a valid one: a
+    forged key that names a real key's prefix cannot use up that key's allowance."""
+    key = _verified_key()
+    return f"api-key:{key.prefix}" if key else f"address:{get_remote_address()}"
 
 
 limiter.shared_limit(
@@ -36,11 +52,9 @@ def _authenticate() -> None:
     request.max_content_length = current_app.config["API_MAX_BODY_BYTES"]
     if request.endpoint in _PUBLIC_ENDPOINTS:
         return
-    try:
-        key = authenticate(request.headers.get("Authorization"))
-    except ApiKeyRefused as exc:
-        db.session.rollback()
-        raise ApiError(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    key = _verified_key()
+    if key is None:
+        raise ApiError(401, request.environ[_REFUSAL], headers={"WWW-Authenticate": "Bearer"})
     now = utcnow()
     if key.use_to_note(now):
         # In a transaction of its own, so the batch does not hold the key's row locked.

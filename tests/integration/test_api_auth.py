@@ -201,6 +201,19 @@ def test_each_key_is_rate_limited_on_its_own(limited_app: Flask) -> None:
     assert post_empty_batch(client, bearer(other.secret)).status_code == 200
 
 
+def test_a_forged_key_with_a_real_prefix_cannot_use_up_that_keys_limit(
+    limited_app: Flask,
+) -> None:
+    client = limited_app.test_client()
+    real = create_api_key("dialer")
+    db.session.commit()
+    forged = f"sw_{real.key.prefix}_not-the-secret"
+    for _ in range(5):
+        assert post_empty_batch(client, bearer(forged)).status_code in (401, 429)
+
+    assert post_empty_batch(client, bearer(real.secret)).status_code == 200
+
+
 # -- JSON errors, CSRF --------------------------------------------------------------------------
 
 
