@@ -83,7 +83,7 @@ def _init_templates(app: Flask) -> None:
 
 
 def _init_errors(app: Flask) -> None:
-    pages = {400, 403, 404, 429, 500}
+    pages = {400, 403, 404, 413, 429, 500}
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int] | HTTPException:

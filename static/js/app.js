@@ -116,6 +116,7 @@
     403: "You don't have permission to do that.",
     404: "That item no longer exists. Reload the page to see the latest.",
     409: "Someone else changed this meanwhile. Reload the page and try again.",
+    413: "That was too large to send. Split it into smaller parts and try again.",
     429: "Too many requests. Please wait a moment and try again.",
     400: "This form has expired. Reload the page and try again."
   };
