@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from flask import request
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.api.errors import ApiError
 from app.api.schemas import MAX_ITEMS, ItemT, Parsed
@@ -28,11 +29,17 @@ _TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization fa
 
 def read_items(list_name: str) -> list[Any]:
     """The request's list of items; raises `ApiError` (415, 400, 422) naming the problem, or
-    lets Werkzeug's 413 through for a body over the size limit."""
+    `RequestEntityTooLarge` (413) for a body over the size limit."""
     if not request.is_json:
         raise ApiError(415, "send the body as JSON, with the header Content-Type: application/json")
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        # A body sent without a Content-Length (chunked) is cut at the limit, silently: one
+        # that reaches it cannot be told from one that went beyond, and is not JSON anyway.
+        raise RequestEntityTooLarge()
     try:
-        body = json.loads(request.get_data(cache=False))
+        body = json.loads(data)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     except RecursionError:
