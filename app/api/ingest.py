@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from flask import request
+from flask import g, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.api.errors import ApiError
 from app.api.schemas import MAX_ITEMS, ItemT, Parsed
 from app.calls.batch import ItemOutcome, ItemStatus
+from app.calls.rejections import Refusal, record_refusals
 from app.extensions import db
 from app.models import utcnow
 
@@ -62,12 +63,14 @@ def record_batch(
     record: Callable[[Sequence[ItemT]], list[ItemOutcome]],
 ) -> dict[str, Any]:
     """Check the request's items, record the good ones in one transaction (committed), and
-    return the answer: each item's result in order, and the totals."""
+    return the answer: each item's result in order, and the totals. Refused items are also
+    kept, in a transaction of their own, for the operator console's recent errors."""
     now = utcnow()
     parsed = [parse(item, now) for item in read_items(list_name)]
     good = [entry.value for entry in parsed if entry.value is not None]
     outcomes = iter(in_transaction(lambda: record(good)))
     results = []
+    refusals: list[Refusal] = []
     totals = dict.fromkeys(ItemStatus, 0)
     for index, entry in enumerate(parsed):
         outcome = (
@@ -76,6 +79,8 @@ def record_batch(
             else ItemOutcome(ItemStatus.ERROR, entry.errors)
         )
         totals[outcome.status] += 1
+        if outcome.status is ItemStatus.ERROR:
+            refusals.append(Refusal(index, entry.ident or "", _describe(outcome)))
         results.append(
             {
                 "index": index,
@@ -86,12 +91,22 @@ def record_batch(
                 ],
             }
         )
+    if refusals:
+        prefix = g.get("api_key_prefix", "")
+        in_transaction(lambda: record_refusals("api", list_name, refusals, prefix))
     return {
         "results": results,
         "created": totals[ItemStatus.CREATED],
         "duplicates": totals[ItemStatus.DUPLICATE],
         "errors": totals[ItemStatus.ERROR],
     }
+
+
+def _describe(outcome: ItemOutcome) -> str:
+    return "; ".join(
+        f"{error.field}: {error.message}" if error.field else error.message
+        for error in outcome.errors
+    )
 
 
 def in_transaction(work: Callable[[], T]) -> T:

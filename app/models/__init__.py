@@ -16,7 +16,14 @@ from app.models.billing import (
     Subscription,
     SubscriptionStatus,
 )
-from app.models.calls import CallAttempt, Disposition, Lead, SeatUsage, UsageDay
+from app.models.calls import (
+    CallAttempt,
+    Disposition,
+    IngestionError,
+    Lead,
+    SeatUsage,
+    UsageDay,
+)
 from app.models.ops import ApiKey, AuditEvent, EmailStatus, OutboxEmail, Setting
 from app.models.reports import Report, ReportFormat, ReportStatus
 from app.models.seats import Person, Profession, Seat, SeatStatus
@@ -33,6 +40,7 @@ __all__ = [
     "Counter",
     "Disposition",
     "EmailStatus",
+    "IngestionError",
     "Invoice",
     "InvoiceKind",
     "InvoiceLine",

@@ -159,3 +159,24 @@ class UsageDay(TenantScoped, Base):
     day: Mapped[date]
     leads_called: Mapped[int] = mapped_column(default=0)
     leads_received: Mapped[int] = mapped_column(default=0)
+
+
+class IngestionError(Base):
+    """A call-data item the ingestion refused: an API item, or a row of a console import.
+
+    Kept for the operators' view only, and bounded (`app.calls.rejections` keeps the latest
+    rows); the dialer itself got the same reasons in its answer.
+    """
+
+    __tablename__ = "ingestion_errors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = created_at_column()
+    source: Mapped[str] = mapped_column(sa.String(16))  # "api" or "import"
+    # The API list ("leads", "attempts") or the imported file's name.
+    batch: Mapped[str] = mapped_column(sa.String(200))
+    # The item's index in the request, or the row's line in the file.
+    position: Mapped[int]
+    item_id: Mapped[str] = mapped_column(sa.String(100), default="")
+    api_key_prefix: Mapped[str] = mapped_column(sa.String(16), default="")
+    message: Mapped[str] = mapped_column(sa.Text)
