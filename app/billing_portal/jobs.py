@@ -29,9 +29,12 @@ def close_due_periods(now_iso: str | None = None) -> int:
     return len(batches)
 
 
-def close_period_batch(period_ids: list[int], now_iso: str) -> dict[str, int]:
-    """Close a batch of periods (each exactly once, see `closing`)."""
-    result = close_periods(period_ids, datetime.fromisoformat(now_iso), trigger="schedule")
+def close_period_batch(
+    period_ids: list[int], now_iso: str, trigger: str = "schedule"
+) -> dict[str, int]:
+    """Close a batch of periods (each exactly once, see `closing`); `trigger` names who asked
+    in the run's record ("operator" for a re-run from the console)."""
+    result = close_periods(period_ids, datetime.fromisoformat(now_iso), trigger=trigger)
     return {"closed": result.closed, "skipped": result.skipped, "failed": len(result.failures)}
 
 

@@ -18,4 +18,12 @@ def _operators_only() -> BaseResponse | None:
     return None
 
 
-from app.ops import outbox, plans, settings_views, tenants  # noqa: E402, F401
+from app.ops import (  # noqa: E402, F401
+    billing_runs,
+    call_data,
+    jobs,
+    outbox,
+    plans,
+    settings_views,
+    tenants,
+)

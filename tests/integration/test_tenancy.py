@@ -85,6 +85,14 @@ APPROVED_UNSCOPED: dict[str, tuple[int, str]] = {
         "a dialer's export names seats of every account by reference (unique across accounts); "
         "each row is then recorded inside its seat's own account",
     ),
+    "app/ops/billing_runs.py:_open_past_end": (
+        1,
+        "the operators' billing runs page lists every account's periods past their end",
+    ),
+    "app/ops/billing_runs.py:billing_run_period": (
+        1,
+        "an operator re-runs the close of any account's period; the audit names its account",
+    ),
     "app/reports/jobs.py:render_report": (
         1,
         "the report job gets a report id and looks up which account it belongs to",
