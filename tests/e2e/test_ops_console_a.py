@@ -114,6 +114,8 @@ def test_an_operator_runs_the_catalogue_settings_and_a_tenants_dashboard(
     screenshot(page, "ops-tenants")
     harbor.get_by_role("link", name="Harbor Realty").click()
     expect(page.get_by_role("heading", name="Harbor Realty")).to_be_visible()
+    expect(page.get_by_text("owner@harbor.example").first).to_be_visible()
+    screenshot(page, "ops-tenant-overview")
     page.get_by_role("navigation", name="Harbor Realty pages").get_by_role(
         "link", name="Dashboard"
     ).click()

@@ -120,6 +120,12 @@ def test_a_tenant_page_shows_what_the_client_sees_read_only(
     seat_page = text(ops.get(f"/ops/tenants/{busy.id}/seats/{seat.id}/usage"))
     assert "20 / 20" in seat_page
 
+    found = ops.get(
+        f"/ops/tenants/{busy.id}/seats?q={seat.reference}", headers={"HX-Request": "true"}
+    )
+    assert found.get_data(as_text=True).lstrip().startswith('<div id="seat-results"')
+    assert seat.reference in text(found)
+    assert seats_of(busy)[1].reference not in text(found)
     seats = ops.get(f"/ops/tenants/{busy.id}/seats")
     assert seat.reference in text(seats)
     assert "Add a seat" not in text(seats)
