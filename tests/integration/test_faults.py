@@ -67,7 +67,7 @@ from tests.integration.test_close_exactly_once import (
     _closing_invoices_by_period,
 )
 from tests.integration.test_reports_worker import build_agency, kill_tree, report_row
-from tests.live import ROOT, live_app, process_env, run_worker_burst, serve, start_worker
+from tests.live import ROOT, live_app, process_env, serve, start_worker
 
 pytestmark = [pytest.mark.live, pytest.mark.worker]
 
@@ -305,17 +305,16 @@ def _started_job_ids(app: Flask, queue_name: str) -> list[str]:
         return StartedJobRegistry(queue=queue).get_job_ids(cleanup=False)
 
 
-def _wait_until_abandoned(app: Flask, queue_name: str, job_id: str) -> None:
-    """Until the killed worker's heartbeat has run out: what the next cleanup acts on."""
-    with app.app_context():
-        queue = Queue(queue_name, connection=redis_connection())
-        registry = StartedJobRegistry(queue=queue)
-        wait_for(
-            f"job {job_id} to count as abandoned",
-            lambda: job_id in registry.get_expired_job_ids(),
-            timeout=30,
-            every=0.2,
-        )
+@contextmanager
+def recovering_worker(app: Flask, queue_name: str) -> Iterator[None]:
+    """A worker started right after the kill, as a restarted one would be: once the dead
+    worker's heartbeat has run out, its registry cleanup retries the abandoned job."""
+    worker = start_worker(app, (queue_name,))
+    try:
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
 
 
 def test_a_worker_killed_mid_report_is_retried_and_the_report_ends_ready() -> None:
@@ -345,11 +344,12 @@ def test_a_worker_killed_mid_report_is_retried_and_the_report_ends_ready() -> No
         assert killed.file_path is None
         assert _started_job_ids(app, "reports") == [job_id]
 
-        _wait_until_abandoned(app, "reports", job_id)
-        run_worker_burst(app, ("reports",))
-
-        done = report_row(app, report_id)
-        assert done.status is ReportStatus.READY, done.error
+        with recovering_worker(app, "reports"):
+            done = wait_for(
+                "the report to be rendered again",
+                lambda: (row := report_row(app, report_id)).status is ReportStatus.READY and row,
+                every=0.2,
+            )
         assert done.pages_done == done.pages_total > 5
         with app.app_context():
             assert (files_root() / str(done.file_path)).read_bytes().startswith(b"%PDF")
@@ -413,10 +413,12 @@ def test_a_worker_killed_mid_close_is_retried_and_closes_each_period_once() -> N
         assert _closing_invoices_by_period(app) == {}  # the dead close left nothing
         [job_id] = _started_job_ids(app, "billing")
 
-        _wait_until_abandoned(app, "billing", job_id)
-        run_worker_burst(app, ("billing",))
-
-        assert _closing_invoices_by_period(app) == dict.fromkeys(due, 1)
+        with recovering_worker(app, "billing"):
+            wait_for(
+                "the close to be retried",
+                lambda: _closing_invoices_by_period(app) == dict.fromkeys(due, 1),
+                every=0.2,
+            )
         with app.app_context():
             runs = db.session.scalars(sa.select(BillingRun)).all()
             assert [(run.closed_count, run.skipped_count) for run in runs] == [(4, 0)]
