@@ -1,8 +1,10 @@
 """An operator in a browser: creates a plan (a wrong price first), changes the seat fee, finds a
-tenant with the live search and looks at its dashboard, which shows the client's figures."""
+tenant with the live search and looks at its dashboard, which shows the client's figures, and
+resends one of the tenant's mails from the outbox."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,11 +15,12 @@ from playwright.sync_api import Page, expect
 
 from app.calls.operations import record_attempt, record_lead
 from app.extensions import db
+from app.mail.operations import queue_email
 from app.models import Disposition, Role, Seat, utcnow
 from app.tenancy import tenant_context
 from tests import factories
 from tests.e2e.conftest import htmx_settled, screenshot
-from tests.live import live_app, serve
+from tests.live import empty_queues, live_app, serve
 
 pytestmark = [pytest.mark.live, pytest.mark.e2e]
 
@@ -54,10 +57,19 @@ def console() -> Iterator[Console]:
                     record_attempt(
                         seats[n % 2], lead, f"E{n}", at, Disposition.LIVE_TRANSFER, 40, "Isa", ""
                     )
+            with app.test_request_context():
+                queue_email(
+                    "owner@harbor.example",
+                    "password_reset",
+                    account_id=harbor.id,
+                    user=operator,
+                    token="e2e",
+                )
             db.session.commit()
             email = operator.email
         with serve(app) as url:
             yield Console(url, email)
+        empty_queues(app)
 
 
 def test_an_operator_runs_the_catalogue_settings_and_a_tenants_dashboard(
@@ -131,6 +143,17 @@ def test_an_operator_runs_the_catalogue_settings_and_a_tenants_dashboard(
     expect(page.locator("#audit-results")).to_contain_text(
         "The Seatwise team viewed the dashboard page"
     )
+
+    # The outbox: the tenant's mail, resent.
+    sections.get_by_role("link", name="Outbox").click()
+    page.locator("#outbox-results").get_by_role("link").first.click()
+    expect(page.get_by_text("To owner@harbor.example")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=re.compile("Send now|Resend")).click()
+    expect(
+        page.get_by_text("The mail to owner@harbor.example is on its way again.")
+    ).to_be_visible()
+    screenshot(page, "ops-outbox-email")
 
     # The new plan is offered to the public at once.
     page.goto(f"{console.url}/pricing")
