@@ -23,9 +23,8 @@ from app.models import AuditEvent, User
 from app.queue import get_queue, redis_connection
 from app.tenancy import unscoped
 from tests import factories
+from tests.conftest import Auth
 from tests.live import empty_queues, live_app, start_worker
-
-pytestmark = pytest.mark.live
 
 
 @pytest.fixture
@@ -74,6 +73,7 @@ def wait_for(client: FlaskClient, *wanted: str) -> str:
         time.sleep(0.2)
 
 
+@pytest.mark.live
 def test_failed_jobs_are_shown_retried_and_deleted(live: Flask) -> None:
     client = operator_client(live)
     assert "No worker is running" in text(client)
@@ -120,8 +120,16 @@ def test_failed_jobs_are_shown_retried_and_deleted(live: Flask) -> None:
     assert actions(live) == ["job.deleted", "job.retried"]
 
 
-def test_an_unknown_job_is_404(live: Flask) -> None:
-    client = operator_client(live)
-    assert client.get("/ops/jobs/no-such-job").status_code == 404
-    assert client.post("/ops/jobs/no-such-job/retry").status_code == 404
-    assert client.post("/ops/jobs/no-such-job/delete").status_code == 404
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/ops/jobs/no-such-job"),
+        ("POST", "/ops/jobs/no-such-job/retry"),
+        ("POST", "/ops/jobs/no-such-job/delete"),
+    ],
+)
+def test_an_unknown_job_is_404(
+    client: FlaskClient, auth: Auth, operator: User, method: str, url: str
+) -> None:
+    auth.login(operator)
+    assert client.open(url, method=method).status_code == 404
