@@ -170,11 +170,12 @@ def dashboard_context(
     totals = source.totals(period.id, seat_id)
     summary = summarise(
         ledger,
-        # A seat's page projects the seat's usage; the plan's money is the account's.
         totals.leads_called,
         now,
-        [plan_terms(plan) for plan in catalogue()],
-        is_open and seat_id is None,
+        # A seat's page shows the seat's usage; the plan's money (a cheaper plan) is the
+        # account's. The days left are the period's either way.
+        [plan_terms(plan) for plan in catalogue()] if seat_id is None else [],
+        is_open,
     )
     seats = source.seat_page(period.id, sort, descending, page, 50, seat_id)
     rows = seats.rows
