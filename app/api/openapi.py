@@ -8,6 +8,7 @@ from flask import current_app
 
 from app.api.schemas import ATTEMPT_FIELDS, LEAD_FIELDS, MAX_ITEMS, object_schema
 from app.calls.batch import ItemStatus
+from app.models import Disposition
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -30,6 +31,40 @@ _RETRY_AFTER = {
     "description": "Seconds to wait before sending again.",
     "schema": {"type": "integer"},
 }
+
+
+# How the operations connect (OpenAPI links; schemathesis follows them in its stateful tests):
+# the same batch sent again changes nothing, and a recorded lead is then called.
+_SEND_AGAIN = {
+    "description": (
+        "The same batch again, as a dialer retrying after a lost answer: every item answers "
+        "`duplicate` (or its error again), nothing is counted twice."
+    ),
+    "requestBody": "$request.body",
+}
+_CALL_THE_LEAD = {
+    "operationId": "record_attempts",
+    "description": "A call attempt on the first lead of the batch, placed when it arrived.",
+    "requestBody": {
+        "attempts": [
+            {
+                "event_id": "$response.body#/results/0/external_id",
+                "seat": "$request.body#/leads/0/seat",
+                "lead_external_id": "$response.body#/results/0/external_id",
+                "attempted_at": "$request.body#/leads/0/received_at",
+                "disposition": Disposition.LIVE_TRANSFER.value,
+                "duration_seconds": 60,
+            }
+        ]
+    },
+}
+
+
+def _batch_links(list_name: str) -> dict[str, Any]:
+    links: dict[str, Any] = {"SendAgain": {"operationId": f"record_{list_name}", **_SEND_AGAIN}}
+    if list_name == "leads":
+        links["CallTheLead"] = _CALL_THE_LEAD
+    return links
 
 
 def _batch_operation(
@@ -65,6 +100,7 @@ def _batch_operation(
                     "not recorded; the others were."
                 ),
                 "content": {"application/json": {"schema": _ref(result)}},
+                "links": _batch_links(list_name),
             },
             "400": _error("The body is not valid JSON."),
             "401": _error("The API key is missing, invalid or revoked."),
