@@ -1,9 +1,9 @@
-"""Forms of the operator console: the plan catalogue, settings and the tenant search."""
+"""Forms of the operator console: the plan catalogue and the settings."""
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,16 +35,14 @@ class MoneyField(StringField):
     """Dollars typed by a person ("57", "$1,250.00"), held as integer cents in `.data`."""
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        self.raw = str(valuelist[0]).strip() if valuelist else ""
+        typed = str(valuelist[0]).strip() if valuelist else ""
         self.data = None
-        if not self.raw:
+        if not typed:
             return
-        if not _DOLLARS.match(self.raw):
+        if not _DOLLARS.match(typed):
             raise ValueError("Enter an amount in dollars, such as 57 or 1,250.00.")
-        try:
-            self.data = int(Decimal(self.raw.lstrip("$").replace(",", "").strip()) * 100)
-        except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
-            raise ValueError("Enter an amount in dollars.") from exc
+        # Decimal, not float: "0.29" is exactly 29 cents.
+        self.data = int(Decimal(typed.lstrip("$").replace(",", "").strip()) * 100)
 
     def _value(self) -> str:
         if self.raw_data:
@@ -60,7 +58,8 @@ def _positive_cents(_form: FlaskForm, field: Field) -> None:
 
 
 class PlanForm(FlaskForm):
-    """A catalogue plan. The code is fixed once created (periods and invoices name it)."""
+    """A catalogue plan. The code is fixed once created (periods and invoices name it);
+    the catalogue rules (price = leads × CPL, ...) are checked by `app.ops.catalogue`."""
 
     code = StringField(
         "Code",
@@ -90,17 +89,6 @@ class PlanForm(FlaskForm):
     def validate_code(self, field: Field) -> None:
         if field.data and not re.fullmatch(r"[A-Z0-9][A-Z0-9-]*", field.data):
             raise ValidationError("Letters, digits and dashes only.")
-
-    def validate_price(self, field: Field) -> None:
-        allowance, cpl = self.allowance.data, self.cpl.data
-        if field.data is None or not allowance or not cpl or self.cpl.errors:
-            return
-        if field.data != allowance * cpl:
-            expected = allowance * cpl
-            raise ValidationError(
-                f"Must be {allowance} leads × ${cpl // 100}.{cpl % 100:02d} = "
-                f"${expected // 100:,}.{expected % 100:02d}."
-            )
 
 
 class SettingsForm(FlaskForm):

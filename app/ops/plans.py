@@ -64,20 +64,19 @@ def plan_new() -> Response | BaseResponse:
     return render("ops/plan_form.html", form=form, plan=None)
 
 
-class _PlanValues:
-    """A plan as the form reads it (money fields hold cents)."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.code, self.name, self.allowance = plan.code, plan.name, plan.allowance
-        self.cpl, self.price = plan.cpl_cents, plan.price_cents
-
-
 @bp.route("/plans/<int:plan_id>/edit", methods=["GET", "POST"])
 def plan_edit(plan_id: int) -> Response | BaseResponse:
     """Change a plan's name and terms: new subscriptions and renewals get them; open
     periods and issued invoices keep the terms they were made with."""
     plan = _plan(plan_id)
-    form = PlanForm(obj=_PlanValues(plan))
+    form = PlanForm(
+        data={
+            "name": plan.name,
+            "allowance": plan.allowance,
+            "cpl": plan.cpl_cents,
+            "price": plan.price_cents,
+        }
+    )
     form.code.data = plan.code  # fixed once created
     if form.validate_on_submit():
         try:
