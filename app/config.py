@@ -38,6 +38,15 @@ def _url(
     return value
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _served_safely(base_url: str) -> bool:
+    """HTTPS, or plain HTTP that never leaves the machine."""
+    parts = urlsplit(base_url)
+    return parts.scheme == "https" or parts.hostname in LOOPBACK_HOSTS
+
+
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -138,6 +147,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError("SECRET_KEY must be at least 32 characters long in production")
     base_url = _url(env, "SEATWISE_BASE_URL", ("http", "https"), "http://localhost:5000")
     assert base_url is not None
+    if app_env == "production" and not _served_safely(base_url):
+        raise ConfigError(
+            "SEATWISE_BASE_URL must start with https:// in production: session cookies are "
+            f"Secure then, and never cross the network in clear (got {base_url!r}; plain "
+            "http:// is for localhost only)"
+        )
     return Settings(
         env=app_env,
         database_url=database_url,

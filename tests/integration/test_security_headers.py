@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.api.auth import create_api_key
+from app.config import ConfigError, load_settings
 from app.extensions import db
 from app.models import Account, User
 from tests import factories
@@ -151,6 +152,32 @@ def test_production_cookies_are_secure_httponly_and_samesite_lax(
     for name in ("session", "remember_token"):
         assert {"secure", "httponly", "samesite=lax"} <= cookie_flags(response, name), name
     assert "Strict-Transport-Security" in response.headers
+
+
+PRODUCTION = {
+    "SEATWISE_ENV": "production",
+    "SECRET_KEY": "x" * 40,
+    "REDIS_URL": "redis://cache.example:6379/0",
+}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("https://portal.example", True),
+        ("http://localhost:5000", True),
+        ("http://127.0.0.1:8000", True),
+        ("http://portal.example", False),
+        ("http://10.0.0.5:8000", False),
+    ],
+)
+def test_production_serves_cookies_over_https_only(base_url: str, allowed: bool) -> None:
+    environ = {**PRODUCTION, "SEATWISE_BASE_URL": base_url}
+    if allowed:
+        load_settings(environ)
+    else:
+        with pytest.raises(ConfigError, match="SEATWISE_BASE_URL must start with https://"):
+            load_settings(environ)
 
 
 def test_cookies_outside_https_are_httponly_and_samesite_lax(
