@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, redirect, url_for
+from flask import Response, current_app, flash, redirect, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -19,7 +19,12 @@ from app.web import render, render_invalid
 
 def _page(form: SettingsForm, invalid: bool = False) -> Response:
     answer = render_invalid if invalid else render
-    return answer("ops/settings.html", form=form, states=setting_states())
+    return answer(
+        "ops/settings.html",
+        form=form,
+        states=setting_states(),
+        server_sender=current_app.config["MAIL_SENDER"],
+    )
 
 
 @bp.get("/settings")
