@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import Account, AuditEvent, Disposition, Invoice, Role, Seat, User
 from app.tenancy import tenant_context
 from tests.conftest import Auth
-from tests.factories import make_plan, member, subscribed_account
+from tests.factories import AccountFactory, make_plan, member, subscribed_account
 
 _n = count(1)
 VOICEMAIL = Disposition.VOICEMAIL_NO_ANSWER
@@ -180,3 +180,15 @@ def test_another_tenants_objects_are_404_under_a_tenants_page(
     assert ops.get(f"/ops/tenants/{busy.id}/invoices/{other_invoice.id}").status_code == 404
     assert ops.get("/ops/tenants/999999/").status_code == 404
     assert ops.get(f"/ops/tenants/{busy.id}/dashboard?period=M9").status_code == 404
+
+
+def test_a_tenant_without_a_plan_lists_and_opens_on_every_page(ops: FlaskClient) -> None:
+    bare = AccountFactory(name="Quiet Lending")
+    row = text(ops.get("/ops/?q=quiet"))
+    assert "Quiet Lending" in row
+    assert "No plan" in row
+    assert "Ended" in row
+    for page in ("", "dashboard", "seats", "reports", "invoices", "audit"):
+        response = ops.get(f"/ops/tenants/{bare.id}/{page}")
+        assert response.status_code == 200, page
+    assert "No billing period yet" in text(ops.get(f"/ops/tenants/{bare.id}/dashboard"))
