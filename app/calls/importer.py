@@ -193,11 +193,11 @@ def parse_call_report(
     """Read a dialer's call-report export and check each row on its own (no database).
 
     The first row names the columns (any order, any case; unknown columns are ignored). A bad
-    row gets every reason that applies: a missing field, a time that is not ISO-8601 with an
-    offset or is after `now`, an attempt before its lead arrived, an unknown disposition, a
-    malformed phone or email, a bad duration, a value too long. Raises nothing for bad input:
-    a file without the required columns comes back with `file_errors`. Line numbers count the
-    header as line 1 and follow quoted line breaks.
+    row gets every reason that applies: a missing field, a NUL character, a time that is not
+    ISO-8601 with an offset or is after `now`, an attempt before its lead arrived, an unknown
+    disposition, a malformed phone or email, a bad duration, a value too long. Raises nothing
+    for bad input: a file without the required columns comes back with `file_errors`. Line
+    numbers count the header as line 1 and follow quoted line breaks.
     """
     now = now or utcnow()
     parsed = ParsedReport()
@@ -400,6 +400,10 @@ def _check_row(
         f"{column.name} is missing"
         for column in COLUMNS
         if column.required and not values.get(column.name)
+    ]
+    # PostgreSQL cannot store a NUL character in text (the API refuses it too).
+    reasons += [
+        f"{name} contains a NUL character" for name, text in values.items() if "\x00" in text
     ]
     reasons += [
         f"{column.name} is longer than {column.max_length} characters"
