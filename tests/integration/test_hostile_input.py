@@ -10,8 +10,10 @@ malformed bodies get a clear 4xx answer.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -550,17 +552,110 @@ def test_an_upload_may_be_larger_than_a_form_but_not_unbounded(app: Flask) -> No
         return "ok"
 
     client = probe_app.test_client()
-    assert upload(client, MAX_FORM_BYTES * 3).status_code == 200
+    assert upload(client, "/upload-probe", b"x" * (MAX_FORM_BYTES * 3)).status_code == 200
     assert sizes == [MAX_FORM_BYTES * 3]
-    assert upload(client, MAX_UPLOAD_BYTES + 1).status_code == 413
+    assert upload(client, "/upload-probe", b"x" * (MAX_UPLOAD_BYTES + 1)).status_code == 413
     assert sizes == [MAX_FORM_BYTES * 3]
 
 
-def upload(client: FlaskClient, size: int) -> TestResponse:
-    """Post a file of `size` bytes as a browser's multipart form would."""
-    body = (
+def upload(
+    client: FlaskClient, url: str, content: bytes, fields: dict[str, str] | None = None
+) -> TestResponse:
+    """Post `content` as the file of a multipart form, with `fields`, as a browser would."""
+    parts = [
+        f'--sw\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in (fields or {}).items()
+    ]
+    parts.append(
         b"--sw\r\n"
         b'Content-Disposition: form-data; name="file"; filename="calls.csv"\r\n'
-        b"Content-Type: text/csv\r\n\r\n" + b"x" * size + b"\r\n--sw--\r\n"
+        b"Content-Type: text/csv\r\n\r\n" + content + b"\r\n--sw--\r\n"
     )
-    return client.post("/upload-probe", data=body, content_type="multipart/form-data; boundary=sw")
+    return client.post(url, data=b"".join(parts), content_type="multipart/form-data; boundary=sw")
+
+
+# --- the operators' upload of a dialer export ----------------------------------------------------
+
+
+def export(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMN_NAMES)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def export_row(reference: str, n: int, **cells: str) -> list[str]:
+    at = datetime.now(UTC) - timedelta(hours=1)
+    row = {
+        "event_id": f"upload-{n}",
+        "seat_reference": reference,
+        "lead_external_id": f"upload-lead-{n}",
+        "lead_name": f"Uploaded {n}",
+        "lead_phone": "(917) 555-0101",
+        "lead_email": "",
+        "lead_source": "Zillow",
+        "lead_received_at": (at - timedelta(minutes=5)).isoformat(),
+        "attempted_at": at.isoformat(),
+        "disposition": "Live Transfer",
+        "duration_seconds": "95",
+        "isa_agent": "Maya Chen",
+        "notes": "",
+        **cells,
+    }
+    return [row[name] for name in COLUMN_NAMES]
+
+
+def test_markup_in_an_uploaded_export_is_text_on_the_result_page(
+    client: FlaskClient, operator: User, account: Account
+) -> None:
+    reference = factories.first_seat(account).reference
+    db.session.commit()  # a dry run rolls back what the request did not commit
+    Auth(client).login(operator)
+    content = export(
+        [
+            export_row(reference, 1, lead_name=f"Name {SCRIPT}", isa_agent=BREAKOUT),
+            export_row(reference, 2, lead_phone=SCRIPT),
+            export_row(reference, 3, disposition=BREAKOUT),
+            export_row("<b>bold</b>", 4),
+            export_row(reference, 5, notes="before\x00after"),
+        ]
+    )
+    for action in ("dry_run", "import"):
+        response = upload(client, "/ops/call-data/import", content, {"action": action})
+        assert response.status_code == 200, response.status_code
+        page = response.get_data(as_text=True)
+        assert_escaped(action, page)
+        assert "&lt;script&gt;" in page
+        assert "notes contains a NUL character" in page
+    with tenant_context(account.id):
+        names = db.session.scalars(sa.select(Lead.name).where(Lead.external_id.like("upload-%")))
+        assert list(names) == [f"Name {SCRIPT}"]
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"\xff\xfe\x00e\x00v\x00", "not UTF-8"),
+        (b"\x89PNG\r\n\x1a\n", "not UTF-8"),
+        (b"", "the file is empty"),
+        (b"event_id,seat_reference\nA,B\n", "missing columns"),
+        (b"x" * (20 * 1024 * 1024 + 1), "larger than 20 MB"),
+    ],
+)
+def test_a_malformed_upload_is_422_naming_the_problem(
+    client: FlaskClient, operator: User, content: bytes, says: str
+) -> None:
+    Auth(client).login(operator)
+    response = upload(client, "/ops/call-data/import", content, {"action": "dry_run"})
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert says in page, re.findall(r'class="[^"]*error[^"]*"[^>]*>([^<]*)', page)
+
+
+def test_an_upload_beyond_any_limit_is_413(client: FlaskClient, operator: User) -> None:
+    Auth(client).login(operator)
+    content = b"x" * (MAX_UPLOAD_BYTES + 1)
+    response = upload(client, "/ops/call-data/import", content, {"action": "dry_run"})
+    assert response.status_code == 413
+    assert "too large" in response.get_data(as_text=True)
