@@ -45,8 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.onboarding import bp as onboarding_bp
     from app.ops import bp as ops_bp
     from app.reports import bp as reports_bp
-    from app.security import init_security
     from app.seats import bp as seats_bp
+    from app.security import init_security
     from app.usage import bp as usage_bp
 
     for blueprint in (auth_bp, usage_bp, seats_bp, billing_bp, ops_bp):
