@@ -7,6 +7,7 @@ history is what the operator console shows afterwards. It is bounded twice: at m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,16 @@ from app.models import IngestionError
 
 KEPT = 500
 PER_BATCH_KEPT = 50
+
+
+# A refused item's text is kept as sent, but for what the database cannot store: a NUL (which
+# PostgreSQL refuses in text) and an unpaired surrogate (not UTF-8) become U+FFFD.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` with every character the database cannot store replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -36,11 +47,11 @@ def record_refusals(
     rows = [
         {
             "source": source,
-            "batch": batch[:200],
+            "batch": storable(batch[:200]),
             "position": refusal.position,
-            "item_id": refusal.item_id[:100],
+            "item_id": storable(refusal.item_id[:100]),
             "api_key_prefix": api_key_prefix,
-            "message": refusal.message,
+            "message": storable(refusal.message),
         }
         for refusal, _ in zip(refusals, range(PER_BATCH_KEPT), strict=False)
     ]
