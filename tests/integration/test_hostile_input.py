@@ -34,6 +34,7 @@ from app.extensions import db
 from app.models import (
     Account,
     BillingPeriod,
+    IngestionError,
     Invoice,
     Lead,
     OutboxEmail,
@@ -532,6 +533,28 @@ def test_hostile_items_are_refused_one_by_one_naming_the_field(
     for result in answer["results"]:
         assert result["status"] == "error"
         assert result["errors"], result
+
+
+def test_refused_items_with_unstorable_text_are_kept_for_the_operators(
+    client: FlaskClient, hostile: Hostile
+) -> None:
+    """A NUL or an unpaired surrogate in a refused item's id is refused by the API; the copy
+    kept for the console's recent errors must still be storable (PostgreSQL takes neither)."""
+    items = [
+        {**attempt(hostile.seat, 80, "x"), "event_id": "nul\x00id"},
+        {**attempt(hostile.seat, 81, "x"), "event_id": "lone\ud800id"},
+    ]
+    response = client.post(
+        "/api/v1/call-attempts",
+        data=json.dumps({"attempts": items}),
+        headers={"Authorization": f"Bearer {hostile.api_key}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.get_json()["errors"] == 2
+    kept = db.session.scalars(
+        sa.select(IngestionError.item_id).order_by(IngestionError.id.desc()).limit(2)
+    ).all()
+    assert sorted(kept) == ["lone\ufffdid", "nul\ufffdid"]
 
 
 def test_an_oversized_form_post_is_413(client: FlaskClient, owner: User) -> None:
