@@ -19,8 +19,15 @@ class WebhookFailed(RuntimeError):
     """The webhook did not answer 2xx; the job fails and RQ retries it."""
 
 
+def slack_text(text: str) -> str:
+    """`text` as Slack shows it literally: its control characters escaped, so a name holding
+    `<!channel>` or `<https://...|label>` notifies no one and links nowhere."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def post_to_team(text: str) -> str:
-    """Job (mail queue): POST one notice to the Slack incoming webhook, if one is set."""
+    """Job (mail queue): POST one notice (plain text) to the Slack incoming webhook, if one is
+    set."""
     url = str(get_setting("slack_webhook_url") or "")
     if not url:
         return "no webhook set"
@@ -28,7 +35,7 @@ def post_to_team(text: str) -> str:
         raise WebhookFailed(f"the webhook URL {url!r} is not http(s)")
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked just above
         url,
-        data=json.dumps({"text": text}).encode(),
+        data=json.dumps({"text": slack_text(text)}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
