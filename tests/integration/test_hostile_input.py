@@ -29,6 +29,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.api.auth import create_api_key
+from app.billing_portal.notify import post_to_team
 from app.calls.importer import COLUMN_NAMES, import_call_report
 from app.extensions import db
 from app.models import (
@@ -49,6 +50,7 @@ from app.models import (
 from app.pdf import files_root, render_pdf
 from app.reports.jobs import render_report
 from app.security import MAX_FORM_BYTES, MAX_UPLOAD_BYTES
+from app.settings import set_setting
 from app.tenancy import tenant_context, unscoped
 from tests import factories
 from tests.conftest import TEST_CONFIG, Auth
@@ -70,6 +72,7 @@ class Probe:
 
     def __init__(self) -> None:
         hits: list[str] = []
+        posted: list[Any] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -78,10 +81,17 @@ class Probe:
                 self.send_header("Content-Type", "image/png")
                 self.end_headers()
 
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                posted.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self.hits = hits
+        self.posted = posted  # JSON bodies POSTed (a webhook's deliveries)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -453,6 +463,17 @@ def test_a_line_break_in_a_name_cannot_add_mail_headers(client: FlaskClient) -> 
     message = EmailMessage()
     message["Subject"] = email.subject
     assert message.keys() == ["Subject"]
+
+
+def test_markup_in_names_is_text_in_the_team_notice(app: Flask, probe: Probe) -> None:
+    set_setting("slack_webhook_url", f"{probe.url}/hooks/seatwise", None)
+    with app.test_request_context():
+        assert post_to_team("[Acme <!channel>] New seat for <https://evil.example|Pay> & co") == (
+            "sent"
+        )
+    assert probe.posted == [
+        {"text": "[Acme &lt;!channel&gt;] New seat for &lt;https://evil.example|Pay&gt; &amp; co"}
+    ]
 
 
 # --- oversized and malformed bodies -------------------------------------------------------------
