@@ -56,12 +56,17 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save the page at desktop and phone width."""
+    """Save the page at desktop and phone width.
+
+    The text caret is left as it is: hiding it, Playwright would add an inline <style> to the
+    page, which its Content-Security-Policy refuses (and reports)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size or DESKTOP
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+        page.screenshot(
+            path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True, caret="initial"
+        )
     page.set_viewport_size(original)
 
 

@@ -80,20 +80,38 @@ def demo(app: Flask) -> Iterator[Demo]:
 
 
 @contextmanager
-def signed_in(browser: Browser, demo: Demo, email: str) -> Iterator[Page]:
-    """A browser context of the role's own, signed in; its one page is reused throughout."""
+def browser_page(browser: Browser) -> Iterator[Page]:
+    """A browser context of its own with one page, reused throughout. Everything the pages do
+    must work under their Content-Security-Policy: a violation the browser reports fails."""
     context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     try:
+        yield page
+        assert not violations, "\n".join(violations)
+    finally:
+        context.close()
+
+
+@contextmanager
+def signed_in(browser: Browser, demo: Demo, email: str) -> Iterator[Page]:
+    """A browser page of the role's own, signed in."""
+    with browser_page(browser) as page:
         page.goto(f"{demo.url}/login")
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(DEMO_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         yield page
-    finally:
-        context.close()
 
 
 def sections(page: Page) -> list[str]:
@@ -354,10 +372,7 @@ def test_operator_goes_through_the_console(browser: Browser, demo: Demo) -> None
 
 
 def test_visitors_pages_sign_in_errors_and_not_found(browser: Browser, demo: Demo) -> None:
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with browser_page(browser) as page:
         page.goto(f"{demo.url}/pricing")
         expect(page.get_by_text("Brokerage 400").first).to_be_visible()
         check_page(page, "visitor-pricing")
@@ -379,8 +394,6 @@ def test_visitors_pages_sign_in_errors_and_not_found(browser: Browser, demo: Dem
         check_page(page, "visitor-reset-sent")
         assert status(page, f"{demo.url}/no-such-page") == 404
         check_page(page, "visitor-not-found")
-    finally:
-        context.close()
 
 
 # The focused element, and whether it shows that it has the focus: an outline that is not
@@ -404,28 +417,24 @@ FOCUS = """() => {
 }"""
 
 
-def tab_to(page: Page, target: Locator, key: str = "Tab", limit: int = 80) -> int:
+def tab_to(page: Page, target: Locator, key: str = "Tab", limit: int = 80) -> None:
     """Press Tab (or `key`, Shift+Tab to go back) until `target` has the focus, checking at
-    every stop that the focused element is on screen and shows the focus. Returns the number
-    of presses."""
-    for presses in range(1, limit + 1):
+    every stop that the focused element is on screen and shows the focus."""
+    for _ in range(limit):
         page.keyboard.press(key)
         focus = page.evaluate(FOCUS)
         assert focus is not None, f"the focus left the page before reaching {target}"
         assert focus["visible"], f"{focus['what']} has the focus but is not shown"
         assert focus["indicated"], f"{focus['what']} has the focus but does not show it"
         if target.evaluate("element => element === document.activeElement"):
-            return presses
+            return
     raise AssertionError(f"{target} was not reached in {limit} presses of {key}")
 
 
 def test_an_owner_works_by_keyboard_alone(browser: Browser, demo: Demo) -> None:
     """Sign in, skip to the content, reach each main page's main action and sign out, with
     the keyboard only; every focus stop on the way must show the focus."""
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with browser_page(browser) as page:
         page.goto(f"{demo.url}/login")
         page.keyboard.type("owner@harbor.example")  # the email field has the focus
         tab_to(page, page.get_by_label("Password"))
@@ -467,5 +476,3 @@ def test_an_owner_works_by_keyboard_alone(browser: Browser, demo: Demo) -> None:
         tab_to(page, page.get_by_role("button", name="Sign out"))
         page.keyboard.press("Enter")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    finally:
-        context.close()
