@@ -38,11 +38,11 @@ from tests.integration.test_cross_tenant_sweep import (
 )
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-# Variables outside any account, by endpoint and name: how the user's own value is made.
 # Columns a GET may fill: caches of something derived, not state a user changed. Each with why.
 DERIVED_CACHES = {
     ("invoices", "pdf_path"): "an issued invoice's PDF is rendered on its first download",
 }
+# Variables outside any account: a link's token (by endpoint), a static file.
 TOKEN_PURPOSES: dict[str, TokenPurpose] = {
     "auth.accept_invitation": "invite",
     "auth.reset_password": "reset",
