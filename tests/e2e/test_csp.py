@@ -187,8 +187,13 @@ def test_the_pages_of_every_area_break_no_rule_of_the_policy(page: Page, site: S
     assert page.locator("img[src='x']").count() == 0
     assert seen.dialogs == []
 
-    # htmx under the policy: the seat filter swaps its results in.
+    # htmx under the policy: configured to need no eval and to inject no <style> of its own...
     page.goto(f"{tenant}/seats/")
+    assert page.evaluate(
+        "[htmx.config.allowEval, htmx.config.includeIndicatorStyles,"
+        " document.querySelectorAll('style').length]"
+    ) == [False, False, 0]
+    # ...and the seat filter swaps its results in.
     search = page.get_by_role("searchbox")
     search.fill("ST-")
     search.press("Enter")
