@@ -256,6 +256,19 @@ def test_no_served_template_has_inline_script_style_or_handlers() -> None:
     assert found == {}
 
 
+def test_no_template_puts_an_expression_in_an_unquoted_attribute() -> None:
+    """Autoescaping does not quote: `<a title={{ name }}>` lets a space in `name` add an
+    attribute. PDF and mail templates too (mail clients render their markup)."""
+    unquoted = re.compile(r"\s[\w:.@-]+=\{[{%]")  # name={{ ... }} or name={% ... %}
+    found = [
+        f"{path.relative_to(TEMPLATES)}:{number}"
+        for path in sorted(TEMPLATES.rglob("*.html"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if unquoted.search(line)
+    ]
+    assert found == []
+
+
 def test_the_scan_finds_what_the_policy_blocks() -> None:
     html = (
         '<script>alert(1)</script><script src="https://cdn.example/x.js"></script>'
