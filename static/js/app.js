@@ -110,6 +110,42 @@
   });
   document.addEventListener("htmx:load", function (event) { applyPercentages(event.detail.elt); });
 
+  /* ------------------------------------------------------------ tables that scroll */
+  // A table wider (or taller) than its box scrolls. With nothing focusable inside, a keyboard
+  // user could not scroll it: such a box becomes a focusable region named after its table.
+  var FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+  function tableName(wrap) {
+    var caption = wrap.querySelector("caption");
+    var card = wrap.closest(".card, section");
+    var heading = card && card.querySelector("h2, h3, .card-title");
+    var text = (caption || heading || document.querySelector("h1") || {}).textContent || "";
+    return (text.trim() || "Table") + " (scrolls)";
+  }
+  function hasFocusable(wrap) {
+    return Array.prototype.some.call(wrap.querySelectorAll(FOCUSABLE), function (el) {
+      return el.tabIndex >= 0 && el.getClientRects().length > 0; // shown, in the tab order
+    });
+  }
+  function keyboardScrolling() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth || wrap.scrollHeight > wrap.clientHeight;
+      var needed = scrolls && !hasFocusable(wrap);
+      if (needed && !wrap.hasAttribute("data-scroll-region")) {
+        wrap.setAttribute("data-scroll-region", "");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", tableName(wrap));
+      } else if (!needed && wrap.hasAttribute("data-scroll-region")) {
+        ["data-scroll-region", "tabindex", "role", "aria-label"].forEach(function (name) {
+          wrap.removeAttribute(name);
+        });
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", keyboardScrolling);
+  document.addEventListener("htmx:load", keyboardScrolling);
+  window.addEventListener("resize", keyboardScrolling); // at most once a frame
+
   /* ------------------------------------------------------------ failed htmx requests */
   // A 4xx/5xx is not swapped (see responseHandling), so say something in the flash region.
   var FAILURES = {

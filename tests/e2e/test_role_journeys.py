@@ -111,6 +111,7 @@ def signed_in(browser: Browser, demo: Demo, email: str) -> Iterator[Page]:
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(DEMO_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
+        expect(page).not_to_have_url(re.compile(r"/login"))
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         yield page
 
