@@ -110,18 +110,16 @@ def start_worker(
 
 
 def empty_queues(app: Flask) -> None:
-    from rq import Queue
-
-    from app.queue import QUEUE_NAMES, redis_connection
+    """Forget every job, queue, registry and worker record of RQ on the suite's Redis (its own
+    database): an earlier test may have left a job half-recorded by a killed worker, which
+    RQ's own per-job delete cannot remove."""
+    from app.queue import redis_connection
 
     with app.app_context():
         connection = redis_connection()
-        for name in QUEUE_NAMES:
-            queue = Queue(name, connection=connection)
-            queue.empty()
-            for registry in (queue.failed_job_registry, queue.finished_job_registry):
-                for job_id in registry.get_job_ids():
-                    registry.remove(job_id, delete_job=True)
+        keys = list(connection.scan_iter("rq:*"))
+        if keys:
+            connection.delete(*keys)
 
 
 @contextmanager
