@@ -3,8 +3,10 @@
 Each role signs in in a browser context of its own and does its main work: the owner reads
 the dashboard, downloads a master report and schedules then withdraws a downgrade; the admin
 adds a seat; the viewer reads and finds nothing to manage; the seat member sees their own seat
-only; the operator goes through the console. Every page visited is screenshotted at desktop
-and phone width and checked by axe-core (`check_page`).
+only; the operator goes through the console and a tenant's pages; a visitor reads the public
+pages and meets the sign-in errors. Every page visited is screenshotted at desktop and phone
+width and checked by axe-core (`check_page`); a Content-Security-Policy violation fails the
+journey. One owner works by keyboard alone: skip link, each main page's main action, sign-out.
 """
 
 from __future__ import annotations
