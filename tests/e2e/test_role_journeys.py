@@ -361,6 +361,7 @@ def test_operator_goes_through_the_console(browser: Browser, demo: Demo) -> None
         for name in ("BrightPath Marketing", "Harbor Realty Group", "Dana Whitfield Lending"):
             expect(tenants).to_contain_text(name)
         check_page(page, "operator-tenants")
+        tab_to(page, tenants.get_by_role("link", name="BrightPath Marketing").first)  # keyboard
 
         # Every section of the console that exists: its link in the operator navigation.
         visit_each_link(page, nav, "operator")
