@@ -412,7 +412,7 @@ def test_visitors_pages_sign_in_errors_and_not_found(browser: Browser, demo: Dem
         page.get_by_role("link", name="Forgot password?").click()
         check_page(page, "visitor-reset")
         page.get_by_label("Email").fill("owner@brightpath.example")
-        page.get_by_role("button").last.click()
+        page.get_by_role("button", name="Send reset link").click()
         expect(page.get_by_role("link", name="Back to sign in")).to_be_visible()
         check_page(page, "visitor-reset-sent")
         assert status(page, f"{demo.url}/no-such-page") == 404
