@@ -215,6 +215,10 @@ def test_viewer_reads_the_dashboard_and_reports_and_finds_nothing_to_manage(
         ).to_be_visible()
         assert main_actions(page) == ["Call report"]  # no deactivate, no Backup changes
         check_page(page, "viewer-seat")
+        page.get_by_role("link", name="Call report").click()
+        expect(page.get_by_role("heading", name="Call report", level=1)).to_be_visible()
+        expect(page.locator("main tbody tr").first).to_be_visible()
+        check_page(page, "viewer-seat-call-report")
 
         open_section(page, "Reports")
         expect(page.get_by_role("heading", name="Your reports")).to_be_visible()
