@@ -230,6 +230,13 @@ def describe(event: AuditEvent) -> str:
         return (
             f"Invoice {d.get('number', '')} issued for {format_cents(int(d.get('total_cents', 0)))}"
         )
+    if action == "period.renewed":
+        closed = d.get("closed", "the period")
+        return f"Closed {closed}; the next period runs on plan {d.get('plan')}"
+    if action == "subscription.ended":
+        return "The plan ended with the period (it was cancelled)"
+    if action == "billing.close_enqueued":
+        return f"The Seatwise team re-ran the close of {d.get('period', 'the period')}"
     if action == "plan.upgraded":
         return f"Upgraded from {d.get('from')} to {d.get('to')}"
     if action == "plan.downgrade_scheduled":

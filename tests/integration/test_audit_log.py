@@ -196,6 +196,15 @@ def event(action: str, **details: Any) -> AuditEvent:
             event("member.removed", email="j@x.example", role="viewer"),
             "Removed j@x.example (viewer)",
         ),
+        (
+            event("period.renewed", closed="M3", plan="T200"),
+            "Closed M3; the next period runs on plan T200",
+        ),
+        (event("subscription.ended"), "The plan ended with the period (it was cancelled)"),
+        (
+            event("billing.close_enqueued", period="M2", scope="period"),
+            "The Seatwise team re-ran the close of M2",
+        ),
         (event("something.new"), "something.new"),
     ],
 )
