@@ -66,7 +66,7 @@ class SeatState(enum.StrEnum):
     def explanation(self) -> str:
         return {
             "active": "Sent leads in the last 14 days; the ISA team works them.",
-            "idle": "No leads in the last 14 days; new leads are worked as they come.",
+            "idle": "No leads in the last 14 days, or none yet; new leads are worked as they come.",
             "deactivated": "On the plan, but the ISA team does not work its new leads.",
             "expired": "The account's plan ended; the seat is no longer valid.",
         }[self.value]
