@@ -19,7 +19,7 @@ from app.extensions import db
 from app.models import Account, BillingPeriod, Lead, PeriodStatus, Seat
 from app.seed import DEMO_PASSWORD
 from app.tenancy import tenant_context
-from tests.e2e.conftest import PHONE, screenshot
+from tests.e2e.conftest import PHONE, htmx_settled, screenshot
 from tests.live import live_app, serve
 
 pytestmark = [pytest.mark.live, pytest.mark.e2e]
@@ -137,6 +137,7 @@ def test_owner_filters_a_seats_call_report_exports_it_and_opens_a_lead(
 
     # Filtering swaps the region in place (no page load) and puts the filters in the URL.
     page.evaluate("window.notReloaded = true")
+    htmx_settled(page)
     page.get_by_label("Period").select_option("M2")
     expect(page).to_have_url(re.compile(r"[?&]period=M2(&|$)"))
     expect(page.get_by_role("heading", name="M2 ·")).to_be_visible()

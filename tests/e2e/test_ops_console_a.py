@@ -116,6 +116,7 @@ def test_an_operator_runs_the_catalogue_settings_and_a_tenants_dashboard(
     # A tenant found by the live search, then its dashboard as the client sees it.
     sections.get_by_role("link", name="Tenants").click()
     expect(page.locator("#tenant-results")).to_contain_text("BrightPath Marketing")
+    htmx_settled(page)
     page.get_by_label("Search").fill("owner@harb")
     expect(page.locator("#tenant-results")).not_to_contain_text("BrightPath Marketing")
     htmx_settled(page)

@@ -323,6 +323,7 @@ def test_an_agency_with_a_thousand_seats_finds_one_quickly(page: Page, big_agenc
     expect(page.get_by_text("Page 1 of 20", exact=True)).to_be_visible()
     expect(page.locator("#seat-results tbody tr")).to_have_count(50)
     screenshot(page, "seats-1000")
+    htmx_settled(page)
     page.get_by_label("Client", exact=True).select_option("Harbor Realty")
     page.get_by_label("Status", exact=True).select_option("deactivated")
     expect(page.locator("#seat-results")).to_contain_text("Showing 1–2 of 2 seats matching")
