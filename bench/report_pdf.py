@@ -37,34 +37,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-FIRST = [
-    "Olivia",
-    "Liam",
-    "Emma",
-    "Noah",
-    "Ava",
-    "Ethan",
-    "Sophia",
-    "Mason",
-    "Isabella",
-    "Lucas",
-    "Mia",
-    "Logan",
-    "Amelia",
-]
-LAST = [
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-]
 SOURCES = ["Zillow", "Realtor.com", "Facebook", "Website", "Google Ads", "Referral"]
 # (disposition, weight, contacted, closes)
 OUTCOMES = [
@@ -139,9 +111,14 @@ def build(database_url: str, slug: str, seats: int, leads: int, seed: int) -> in
     )
     from app.onboarding.operations import create_account
     from app.seats.operations import PersonDetails, SeatDetails
+    from app.seed import FIRST_NAMES, LAST_NAMES
     from app.tenancy import tenant_context, unscoped
 
     rng = random.Random(seed)
+
+    def person_name() -> str:
+        return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+
     start = (datetime.now(UTC) - timedelta(days=20)).date()
     plan = db.session.scalar(sa.select(Plan).where(Plan.code == "BENCH"))
     if plan is None:
@@ -157,9 +134,7 @@ def build(database_url: str, slug: str, seats: int, leads: int, seed: int) -> in
         start=start,
         seats=tuple(
             SeatDetails(
-                PersonDetails(
-                    f"{rng.choice(FIRST)} {rng.choice(LAST)}", f"agent{n}@{slug}.example"
-                ),
+                PersonDetails(person_name(), f"agent{n}@{slug}.example"),
                 client_label=f"Client {n % 8 + 1:02d}",
             )
             for n in range(seats)
@@ -190,7 +165,7 @@ def build(database_url: str, slug: str, seats: int, leads: int, seed: int) -> in
                 "account_id": account.id,
                 "seat_id": seat_id,
                 "external_id": f"{slug}-{n}",
-                "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                "name": person_name(),
                 "phone": f"(917) 555-01{rng.randint(0, 99):02d}",
                 "email": f"lead{n}@example.com",
                 "source": rng.choice(SOURCES),
