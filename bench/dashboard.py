@@ -160,6 +160,41 @@ def login(base: str) -> str:
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
 
 
+def start_gunicorn(app_spec: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn with `workers` sync workers on a free loopback port, once it answers; returns
+    the process and its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *(str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers)),
+            *("-b", f"127.0.0.1:{port}", "--log-level", "warning", app_spec),
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{base}/login")
+            break
+        except OSError:
+            time.sleep(0.2)
+    return server, base
+
+
+def dashboard_etag(base: str, slug: str, cookie: str) -> tuple[str, str]:
+    """The dashboard's URL and the ETag of its live partial (what a poll sends back)."""
+    page_url = f"{base}/a/{slug}/"
+    request = urllib.request.Request(
+        page_url,
+        headers={"Cookie": cookie, "HX-Request": "true", "User-Agent": "seatwise-bench"},
+    )
+    with urllib.request.urlopen(request) as response:
+        etag = str(response.headers["ETag"])
+        assert 'id="usage-live"' in response.read().decode(), "not the dashboard"
+    return page_url, etag
+
+
 def wrk(url: str, seconds: int, connections: int, **env: str) -> dict[str, float]:
     result = subprocess.run(
         [
@@ -230,38 +265,10 @@ def main() -> int:
             f"built {args.seats} seats, {args.leads} called leads in "
             f"{time.perf_counter() - started:.0f} s"
         )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "bench.dashboard_app:app",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
+    server, base = start_gunicorn("bench.dashboard_app:app", args.workers)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/login")
-                break
-            except OSError:
-                time.sleep(0.2)
         cookie = login(base)
-        page_url = f"{base}/a/{slug}/"
-        request = urllib.request.Request(
-            page_url,
-            headers={"Cookie": cookie, "HX-Request": "true", "User-Agent": "seatwise-bench"},
-        )
-        with urllib.request.urlopen(request) as response:
-            etag = response.headers["ETag"]
-            assert 'id="usage-live"' in response.read().decode(), "not the dashboard"
+        page_url, etag = dashboard_etag(base, slug, cookie)
         common = {"BENCH_COOKIE": cookie}
         print(f"full page, {args.connections} connections:")
         full = wrk(page_url, args.seconds, args.connections, **common)

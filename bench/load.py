@@ -28,7 +28,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.dashboard import PASSWORD, build, free_port, login  # noqa: E402
+from bench.dashboard import PASSWORD, build, dashboard_etag, login, start_gunicorn  # noqa: E402
 
 LOGIN_USERS = 16
 EXPECTED = {"dashboard": 200, "poll": 304, "api": 200, "login": 302}
@@ -169,33 +168,11 @@ def main() -> int:
         upgrade()
         slug = build(args.seats, args.leads)
         key, seats = add_bench_access(slug)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *(str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers)),
-            *("-b", f"127.0.0.1:{port}", "--log-level", "warning", "bench.load_app:app"),
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
+    server, base = start_gunicorn("bench.load_app:app", args.workers)
     runs: dict[str, dict[str, Any]] = {}
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/login")
-                break
-            except OSError:
-                time.sleep(0.2)
         cookie = login(base)
-        page_url = f"{base}/a/{slug}/"
-        probe = urllib.request.Request(
-            page_url,
-            headers={"Cookie": cookie, "HX-Request": "true", "User-Agent": "seatwise-bench"},
-        )
-        with urllib.request.urlopen(probe) as response:
-            etag = response.headers["ETag"]
-            assert 'id="usage-live"' in response.read().decode(), "not the dashboard"
+        page_url, etag = dashboard_etag(base, slug, cookie)
         signed_out, bodies = login_bodies(base)
         at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         plans = {
