@@ -17,7 +17,14 @@ from app.billing.invoices import (
     signup_lines,
 )
 from app.billing.money import format_cents
-from app.billing.periods import Period, as_utc, month_key, period_bounds, period_index_at
+from app.billing.periods import (
+    Period,
+    as_utc,
+    month_index,
+    month_key,
+    period_bounds,
+    period_index_at,
+)
 from app.billing.plans import PlanCost, PlanTerms, plan_costs, validate_catalogue
 from app.billing.subscription import (
     DowngradePreview,
@@ -64,6 +71,7 @@ __all__ = [
     "format_count",
     "format_day",
     "invoice_total",
+    "month_index",
     "month_key",
     "overage_leads",
     "period_bounds",

@@ -27,6 +27,14 @@ def month_key(index: int) -> str:
     return f"M{index}"
 
 
+def month_index(key: str) -> int | None:
+    """The period index a month key names (``"M3"`` or ``"m3"`` -> ``3``), or None when
+    ``key`` is not one."""
+    if not key.upper().startswith("M") or not key[1:].isdigit():
+        return None
+    return int(key[1:])
+
+
 @dataclass(frozen=True)
 class Period:
     """One billing period: local dates in ``tz`` and the matching UTC instants.

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from app.billing import month_index
 from app.billing_portal.ledger import ledger_for
 from app.calls.queries import (
     Kpis,
@@ -173,11 +174,12 @@ def period_options(zone: ZoneInfo) -> list[PeriodOption]:
 
 def period_for_key(key: str) -> BillingPeriod | None:
     """The account's period with month key `key` (the latest, as the seat report picks it)."""
-    if not key.upper().startswith("M") or not key[1:].isdigit():
+    index = month_index(key)
+    if index is None:
         return None
     return db.session.scalar(
         sa.select(BillingPeriod)
-        .where(BillingPeriod.month_index == int(key[1:]))
+        .where(BillingPeriod.month_index == index)
         .order_by(BillingPeriod.starts_at.desc())
         .limit(1)
     )

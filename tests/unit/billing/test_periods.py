@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.billing import Period, month_key, period_bounds, period_index_at
+from app.billing import Period, month_index, month_key, period_bounds, period_index_at
 
 from .catalogue import PROPERTY_SETTINGS, TIME_ZONES, anchors, time_zones, utc
 from .reference import brute_force_period_index
@@ -29,6 +29,17 @@ def _assert_starts_at_first_instant_of_local_day(
 
 def test_month_key_numbers_periods_from_m1() -> None:
     assert [month_key(index) for index in (1, 2, 12, 13)] == ["M1", "M2", "M12", "M13"]
+
+
+@given(st.integers(min_value=1, max_value=10_000))
+def test_month_index_reads_back_a_month_key(index: int) -> None:
+    assert month_index(month_key(index)) == index
+    assert month_index(month_key(index).lower()) == index
+
+
+@pytest.mark.parametrize("key", ["", "M", "3", "M-1", "M3a", "X3", "M 3"])
+def test_month_index_is_none_for_what_is_not_a_month_key(key: str) -> None:
+    assert month_index(key) is None
 
 
 def test_month_key_refuses_index_below_one() -> None:
