@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 
-from app.api.auth import ApiKeyNotFound, create_api_key, revoke_api_key
+from app.api.auth import VERIFIED_FOR, ApiKeyNotFound, create_api_key, revoke_api_key
 from app.calls.operations import Drift, recompute_counters
 from app.extensions import db
 from app.models import Account, ApiKey, Seat, utcnow
@@ -33,13 +33,17 @@ def create_key_command(name: str) -> None:
 @apikeys_cli.command("revoke")
 @click.argument("name_or_prefix", metavar="NAME-OR-PREFIX")
 def revoke_key_command(name_or_prefix: str) -> None:
-    """Revoke an API key, named by its prefix or by its name; it is refused from now on."""
+    """Revoke an API key, named by its prefix or by its name; the web processes refuse it
+    within `VERIFIED_FOR` seconds."""
     try:
         key = revoke_api_key(name_or_prefix, utcnow())
     except ApiKeyNotFound as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"Revoked API key {key.name!r} (prefix {key.prefix}).")
+    click.echo(
+        f"Revoked API key {key.name!r} (prefix {key.prefix}): requests with it are refused "
+        f"within {VERIFIED_FOR:.0f} seconds."
+    )
 
 
 @apikeys_cli.command("list")

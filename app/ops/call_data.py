@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from app.api.auth import create_api_key, revoke_api_key
+from app.api.auth import VERIFIED_FOR, create_api_key, revoke_api_key
 from app.audit import record_operator_action
 from app.calls.importer import COLUMN_NAMES, ImportResult, import_call_report
 from app.calls.rejections import Refusal, recent_refusals, record_refusals
@@ -63,7 +63,8 @@ def call_data_keys_create() -> Response:
 
 @bp.post("/call-data/keys/<int:key_id>/revoke")
 def call_data_keys_revoke(key_id: int) -> BaseResponse:
-    """Revoke an API key: the dialer's requests with it are refused from now on."""
+    """Revoke an API key: the dialer's requests with it are refused within `VERIFIED_FOR`
+    seconds (the time another web process may still trust the key it verified)."""
     key = db.session.get(ApiKey, key_id)
     if key is None:
         abort(404)
@@ -75,7 +76,11 @@ def call_data_keys_revoke(key_id: int) -> BaseResponse:
         revoke_api_key(key.prefix, utcnow())
         record_operator_action("api_key.revoked", target=key, details={"prefix": key.prefix})
         db.session.commit()
-        flash(f"Revoked the key “{key.name}” ({key.prefix}).", "success")
+        flash(
+            f"Revoked the key “{key.name}” ({key.prefix}): requests with it are refused "
+            f"within {VERIFIED_FOR:.0f} seconds.",
+            "success",
+        )
     return redirect(url_for("ops.call_data"), 303)
 
 

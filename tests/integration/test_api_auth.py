@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from datetime import timedelta
+from time import monotonic
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.api import ingest
-from app.api.auth import create_api_key, key_hash
+from app.api.auth import VERIFIED_FOR, create_api_key, key_hash
 from app.config import ConfigError
 from app.extensions import db, limiter
 from app.models import ApiKey, utcnow
@@ -80,11 +81,32 @@ def test_the_cli_creates_lists_and_revokes_keys(app: Flask, client: FlaskClient)
     revoked = runner.invoke(args=["apikeys", "revoke", "Five9 dialer"])
 
     assert revoked.exit_code == 0, revoked.output
-    assert revoked.output == f"Revoked API key 'Five9 dialer' (prefix {prefix}).\n"
+    assert revoked.output == (
+        f"Revoked API key 'Five9 dialer' (prefix {prefix}): requests with it are refused "
+        "within 5 seconds.\n"
+    )
     response = post_empty_batch(client, bearer(secret))
     assert response.status_code == 401
     assert response.get_json() == {"error": "this API key has been revoked"}
     assert stored_key(prefix).revoked_at is not None
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_seconds(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new = create_api_key("dialer")
+    assert post_empty_batch(client, bearer(new.secret)).status_code == 200
+    # As the operator console's process would (this one's trust is not told).
+    db.session.execute(sa.update(ApiKey).where(ApiKey.id == new.key.id).values(revoked_at=utcnow()))
+
+    still_trusted = post_empty_batch(client, bearer(new.secret))
+    later = monotonic() + VERIFIED_FOR
+    monkeypatch.setattr("app.api.auth.monotonic", lambda: later)
+    refused = post_empty_batch(client, bearer(new.secret))
+
+    assert still_trusted.status_code == 200
+    assert refused.status_code == 401
+    assert refused.get_json() == {"error": "this API key has been revoked"}
 
 
 def test_revoking_by_a_shared_name_asks_for_the_prefix(app: Flask) -> None:
