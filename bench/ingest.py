@@ -1,9 +1,11 @@
 """Benchmark: the dialer API ingesting call attempts over HTTP, against a naive baseline.
 
-    .venv/bin/python bench/ingest.py [--seconds 20] [--workers 4] [--threads 4] [--clients 4]
+    .venv/bin/python bench/ingest.py [--seconds 20] [--workers 4] [--threads 1] [--clients 4]
 
 On a scratch PostgreSQL database (dropped and rebuilt: seatwise_bench_ingest) it creates
-accounts with seats through the real operations and an API key, starts gunicorn on loopback
+accounts with seats through the real operations and an API key, posts `--history` attempts in
+process and gathers the tables' statistics (a database in use, not a brand-new one: see
+`build`), starts gunicorn on loopback
 (production settings, the rate limit on in Redis but set high), and runs, one after the other,
 each for `--seconds` after a warm-up, with client processes on the same machine that each send
 one request after the other on a kept-alive connection:
@@ -56,6 +58,10 @@ DISPOSITIONS = [
 # Real North American area codes, so that generated numbers are valid ones.
 AREA_CODES = ["212", "213", "303", "312", "404", "415", "503", "512", "617", "702", "713", "206"]
 SOURCES = ["Zillow", "Realtor.com", "Facebook", "Website"]
+# Requests per second one sender's bodies are made for in advance: batches (40 of 100 are
+# 4,000 attempts/s a sender), and single posts.
+PREBUILT_BATCHES_PER_SECOND = 40
+PREBUILT_SINGLES_PER_SECOND = 1000
 
 
 @dataclass(frozen=True)
@@ -133,8 +139,19 @@ def client(
     number: int, target: Target, size: int, warmup: float, seconds: float, phase: str
 ) -> Tally:
     """One sender with a kept-alive connection, posting one request after the other. Counts the
-    requests answered inside the measured window (after the warm-up), and their latencies."""
+    requests answered inside the measured window (after the warm-up), and their latencies.
+
+    The request bodies are made before the clock starts (as many as the sender could send at
+    a rate well above the goal's; more, if needed, as it goes): the dialer runs elsewhere, and
+    here its JSON would take the server's CPU."""
     rng = random.Random(f"{phase}-{number}")
+
+    def body(n: int) -> bytes:
+        tag = f"{phase}{number}-{n}"
+        return _naive_attempt(rng, target, tag) if target.naive else _batch(rng, target, size, tag)
+
+    rate = PREBUILT_BATCHES_PER_SECOND if size > 1 else PREBUILT_SINGLES_PER_SECOND
+    bodies = [body(n) for n in range(int((warmup + seconds) * rate))]
     connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=60)
     connection.connect()
     # As HTTP client libraries do (urllib3 among them): http.client sends a request's headers
@@ -145,12 +162,11 @@ def client(
     measure_from, stop_at = started + warmup, started + warmup + seconds
     tally = Tally([], 0, seconds, 0)
     for n in itertools.count():
-        tag = f"{phase}{number}-{n}"
-        body = _naive_attempt(rng, target, tag) if target.naive else _batch(rng, target, size, tag)
+        payload = bodies[n] if n < len(bodies) else body(n)
         sent = time.perf_counter()
         if sent >= stop_at:
             break
-        connection.request("POST", target.path, body=body, headers=headers)
+        connection.request("POST", target.path, body=payload, headers=headers)
         response = connection.getresponse()
         answer = json.loads(response.read())
         done = time.perf_counter()
@@ -228,9 +244,18 @@ def percentile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
 
 
-def build(database_url: str, redis_url: str, accounts: int, seats: int) -> tuple[str, list[str]]:
+def build(
+    database_url: str, redis_url: str, accounts: int, seats: int, history: int
+) -> tuple[str, list[str]]:
     """A fresh schema with `accounts` agencies of `seats` seats each (real operations), M1 open
-    since 10 days; returns an API key and the seat references."""
+    since 10 days, and `history` attempts already posted to the API; returns an API key and the
+    seat references.
+
+    The statistics of the tables are gathered at the end, as autovacuum keeps them on a database
+    in use: the plans PostgreSQL caches for the prepared statements of a brand-new database
+    assume empty tables (the lead look-up then scans a seat's every lead by its other index,
+    slower the more leads there are) until autovacuum next analyzes them, a minute later.
+    """
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
@@ -274,6 +299,17 @@ def build(database_url: str, redis_url: str, accounts: int, seats: int) -> tuple
         db.session.commit()
         with unscoped():
             references = list(db.session.scalars(sa.select(Seat.reference).order_by(Seat.id)))
+        client = app.test_client()
+        target = Target(0, "/api/v1/call-attempts", key, references, [])
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        rng = random.Random("history")
+        for n in range(0, history, 100):
+            body = _batch(rng, target, min(100, history - n), f"h-{n}")
+            answer = client.post(target.path, data=body, headers=headers)
+            if answer.status_code != 200 or answer.get_json()["errors"]:
+                raise SystemExit(f"the history was refused: {answer.get_data(as_text=True)}")
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
         redis_connection().flushdb()  # the invitation mails queued by the signups
     return key, references
 
@@ -392,12 +428,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker (a batch holds the GIL most of its time: more threads "
+        "in one process mostly wait for it)",
+    )
     parser.add_argument("--clients", type=int, default=4, help="senders of batches (and baseline)")
     parser.add_argument("--single-clients", type=int, default=4, help="senders of single posts")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--seats", type=int, default=4, help="seats per account")
+    parser.add_argument(
+        "--history", type=int, default=20_000, help="attempts posted before the phases"
+    )
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/seatwise_bench_ingest"
     )
@@ -423,9 +468,12 @@ def main() -> int:
         "API_RATE_LIMIT": "10000000/minute",
     }
     os.environ.update(env)
-    key, references = build(args.database_url, args.redis_url, args.accounts, args.seats)
+    key, references = build(
+        args.database_url, args.redis_url, args.accounts, args.seats, args.history
+    )
     print(
-        f"{args.accounts} accounts, {len(references)} seats; gunicorn {args.workers} workers x "
+        f"{args.accounts} accounts, {len(references)} seats, {args.history:,} attempts before; "
+        f"gunicorn {args.workers} workers x "
         f"{args.threads} threads (gthread); {args.seconds:.0f} s per phase after "
         f"{args.warmup:.0f} s of warm-up; {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at the start (other work on the machine shows here)"

@@ -8,9 +8,12 @@ import io
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import phonenumbers
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.calls.importer import (
     BadRow,
@@ -324,6 +327,18 @@ def test_dispositions_are_read_as_the_dialer_writes_them(
     ],
 )
 def test_phones_are_stored_in_e164(text: str, expected: str | None) -> None:
+    assert normalise_phone(text) == expected
+
+
+@given(st.from_regex(r"\+1[0-9]{10}", fullmatch=True))
+def test_north_american_e164_numbers_read_as_the_full_parse_reads_them(text: str) -> None:
+    """Such numbers take a short cut past the parser: it must agree with the parser."""
+    number = phonenumbers.parse(text, "US")
+    expected = (
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(number)
+        else None
+    )
     assert normalise_phone(text) == expected
 
 
