@@ -72,6 +72,19 @@ def run_worker(app: Flask, queue_names: Sequence[str], burst: bool = False) -> N
     worker.work(burst=burst, with_scheduler=True)
 
 
+class AppCronScheduler(CronScheduler):
+    """RQ's cron scheduler, whose stop on SIGTERM or SIGINT cannot be lost.
+
+    RQ raises StopRequested, an Exception, from its signal handler: a signal that lands inside
+    an `except Exception` (a logging handler's emit, say) is swallowed there, and the scheduler
+    sleeps on for up to a minute. SystemExit passes such handlers; `start` still registers the
+    scheduler's death on the way out."""
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        self.log.info("CronScheduler %s: received shutdown signal %s", self.name, signum)
+        raise SystemExit(0)
+
+
 def build_scheduler(app: Flask) -> CronScheduler:
     """The periodic jobs: closing due billing periods, and sweeping mail and reports that were
     left waiting while Redis was down."""
@@ -82,7 +95,7 @@ def build_scheduler(app: Flask) -> CronScheduler:
 
     with app.app_context():
         connection = redis_connection()
-    scheduler = CronScheduler(connection=connection, name="seatwise")
+    scheduler = AppCronScheduler(connection=connection, name="seatwise")
     scheduler.register(
         close_due_periods,
         "billing",
