@@ -461,7 +461,8 @@ def test_an_owner_works_by_keyboard_alone(browser: Browser, demo: Demo) -> None:
     the keyboard only; every focus stop on the way must show the focus."""
     with browser_page(browser) as page:
         page.goto(f"{demo.url}/login")
-        page.keyboard.type("owner@harbor.example")  # the email field has the focus
+        expect(page.get_by_label("Email")).to_be_focused()  # autofocus, before any key
+        page.keyboard.type("owner@harbor.example")
         tab_to(page, page.get_by_label("Password"))
         page.keyboard.type(DEMO_PASSWORD)
         page.keyboard.press("Enter")
