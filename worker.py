@@ -47,7 +47,8 @@ class AppWorker(Worker):
 
         with self.flask_app.app_context():
             # The work horse is a fork: never reuse a connection the parent may hold.
-            db.engine.dispose(close=False)
+            for engine in db.engines.values():
+                engine.dispose(close=False)
             try:
                 return super().perform_job(job, queue, execution)
             finally:

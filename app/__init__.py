@@ -28,6 +28,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     INSTANCE_DIR.mkdir(exist_ok=True)
+    # The unchanged-poll middleware's engine: the same database, no ping before each use (a
+    # poll that meets a dropped connection leaves the answer to the view, whose engine pings).
+    app.config["SQLALCHEMY_BINDS"] = {
+        "polls": {
+            "url": app.config["SQLALCHEMY_DATABASE_URI"],
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_pre_ping": False,
+        }
+    }
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
@@ -59,6 +68,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _init_errors(app)
     init_api(app)
     init_security(app)
+    from app.usage.polls import UnchangedPolls
+
+    app.wsgi_app = UnchangedPolls(app)  # type: ignore[method-assign]
     return app
 
 

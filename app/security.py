@@ -47,6 +47,11 @@ SECURITY_HEADERS = {
 
 def add_security_headers(response: Response) -> Response:
     """Set the security headers on `response` (a view's own value for a header is kept)."""
+    return set_security_headers(response, request)
+
+
+def set_security_headers(response: Response, request: Request) -> Response:
+    """`add_security_headers` for a response made outside Flask's request handling."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if request.is_secure:

@@ -134,20 +134,17 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Bluep
     def _resolve_tenant() -> BaseResponse | None:
         if not current_user.is_authenticated:
             return login_required_response()
-        account = db.session.scalar(sa.select(Account).where(Account.slug == g.account_slug))
-        if account is None:
+        g.user_memberships = user_memberships(current_user)
+        found = next((row for row in g.user_memberships if row[0].slug == g.account_slug), None)
+        if found is None:  # no such account, or the user is not a member of it
             abort(404)
-        g.tenant_token = enter_tenant(account.id)
-        membership = db.session.scalar(
-            sa.select(Membership).where(Membership.user_id == current_user.id)
-        )
-        if membership is None:
-            abort(404)
-        g.account, g.membership = account, membership
+        g.account, g.membership = found
+        g.tenant_token = enter_tenant(g.account.id)
         return None
 
     @bp.teardown_request
     def _leave_tenant(_exc: BaseException | None) -> None:
+        g.pop("user_memberships", None)
         token = g.pop("tenant_token", None)
         if token is not None:
             leave_tenant(token)
@@ -209,25 +206,33 @@ def _ops_nav() -> list[NavItem]:
     ]
 
 
-def user_account_choices(user: User) -> list[AccountChoice]:
-    """Every account the user belongs to, for the switcher (reads across tenants)."""
-    current_id = g.account.id if g.get("account") is not None else None
+def user_memberships(user: User) -> list[tuple[Account, Membership]]:
+    """Every account the user belongs to with the membership, by name (reads across
+    tenants): a tenant page finds its own among them, and the switcher lists them."""
     with unscoped():
         rows = db.session.execute(
-            sa.select(Account, Membership.role)
+            sa.select(Account, Membership)
             .join(Membership, Membership.account_id == Account.id)
             .where(Membership.user_id == user.id)
-            .order_by(Account.name)
-        ).all()
+            .order_by(Account.name, Account.id)
+        )
+        return [(account, membership) for account, membership in rows]
+
+
+def user_account_choices(user: User) -> list[AccountChoice]:
+    """Every account the user belongs to, for the switcher (a tenant page's were read when
+    its account was)."""
+    current_id = g.account.id if g.get("account") is not None else None
+    memberships = g.get("user_memberships") or user_memberships(user)
     return [
         AccountChoice(
             name=account.name,
             url=url_for("usage.dashboard", account=account.slug),
-            role_label=role.label,
+            role_label=membership.role.label,
             kind_label=account.kind.label,
             current=account.id == current_id,
         )
-        for account, role in rows
+        for account, membership in memberships
     ]
 
 

@@ -127,8 +127,9 @@ class CallAttempt(TenantScoped, Base):
 class SeatUsage(TenantScoped, Base):
     """Counters per (period, seat), kept in the transaction that stores the call data.
 
-    Dashboards and reports read these, never the raw attempts. `version` grows with
-    every change so a poll can answer 304 when nothing moved.
+    Dashboards and reports read these, never the raw attempts. `version` starts at 1 and
+    grows with every change, so the sum of a period's versions moves with every new row and
+    every change, and a poll can answer 304 while it stays put.
     """
 
     __tablename__ = "seat_usage"
@@ -144,7 +145,7 @@ class SeatUsage(TenantScoped, Base):
     appointments: Mapped[int] = mapped_column(default=0)
     attempts: Mapped[int] = mapped_column(default=0)
     late_leads: Mapped[int] = mapped_column(default=0)
-    version: Mapped[int] = mapped_column(default=0)
+    version: Mapped[int] = mapped_column(default=1)
 
 
 class UsageDay(TenantScoped, Base):

@@ -57,6 +57,8 @@ class Seat(TenantScoped, Base):
             name="backup_is_not_primary",
         ),
         sa.CheckConstraint("fee_cents >= 0", name="fee_not_negative"),
+        # An account's newest seat in one probe (the dashboard's version reads it).
+        sa.Index("ix_seats_account_id_id", "account_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,4 +4,4 @@ from app.web import tenant_blueprint
 
 bp = tenant_blueprint("usage", __name__)
 
-from app.usage import polls, views  # noqa: E402, F401
+from app.usage import views  # noqa: E402, F401

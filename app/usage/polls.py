@@ -1,91 +1,166 @@
-"""Unchanged dashboard polls, answered from two queries.
+"""Unchanged dashboard polls, answered from one query.
 
 An open dashboard polls every few seconds, and most polls find nothing new: the answer is
-an empty 304. This hook answers such a poll before the user, the tenant and the period are
-loaded one by one: one query checks that the session's user is an active member of the
-account and finds the period shown, a second reads the version the page's ETag was made
-from (`usage_version`, the view's own). Anything else — no signed-in user in the session,
-a closed period, a tag that no longer matches — goes on to the view, which applies the
-same rules in full. A 304 carries nothing but "still the same", so this path can only ever
-tell a member that the page they already have is current.
+an empty 304. A WSGI middleware answers such a poll before Flask handles the request: a
+single statement, built once, checks that the session's user is an active member of the
+account, finds the period shown and reads the version the page's ETag was made from
+(`version_parts`, the view's own). Anything else — no signed-in user in the session, a
+closed period, a tag that no longer matches — goes on to the view, which applies the same
+rules in full. A 304 carries nothing but "still the same", so this path can only ever tell a
+member that the page they already have is current.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import Response, g, request, session
+from flask import Flask, Request
+from werkzeug.exceptions import HTTPException
 
+from app.billing import month_index
 from app.extensions import db
-from app.models import Account, BillingPeriod, Membership, PeriodStatus, User
+from app.models import Account, BillingPeriod, Membership, PeriodStatus, Role, User
 from app.permissions import Permission, role_allows
-from app.tenancy import tenant_context, unscoped
-from app.usage import bp
+from app.security import set_security_headers
 from app.usage.etags import not_modified, usage_etag, usage_key
-from app.usage.queries import usage_version
-from app.web import is_htmx_request
+from app.usage.queries import version_parts, version_text
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 POLLED = {"usage.dashboard", "usage.seat_dashboard"}
+_ALL_SEEING = [role for role in Role if role_allows(role, Permission.VIEW_ALL_SEATS)]
 
 
-@bp.before_app_request
-def answer_unchanged_poll() -> Response | None:
-    """304 for a dashboard poll whose ETag still holds; None lets the request go on."""
-    if request.endpoint not in POLLED or not request.if_none_match or not is_htmx_request():
-        return None
-    user_id = session.get("_user_id")
-    slug = g.get("account_slug")  # taken out of the view's arguments by the blueprint
-    if not isinstance(user_id, str) or not user_id.isdigit() or not isinstance(slug, str):
-        return None
-    period_key = request.args.get("period", "")
-    chosen = sa.and_(
-        BillingPeriod.account_id == Account.id,
-        BillingPeriod.status == PeriodStatus.OPEN,
+@cache
+def _poll_statement(endpoint: str, chosen_period: bool) -> sa.Select[Any]:
+    """The member, the period and the version in one statement, for one kind of poll: the
+    account's dashboard (the seat shown follows the member's role) or a seat's (the seat in
+    the URL), of the open period or of the one named in the query."""
+    accounts, memberships, users = Account.__table__, Membership.__table__, User.__table__
+    periods = BillingPeriod.__table__
+    if endpoint == "usage.dashboard":
+        shown: sa.ColumnElement[Any] = sa.case(
+            *((memberships.c.role == role, sa.null()) for role in _ALL_SEEING),
+            else_=memberships.c.seat_id,
+        )
+    else:
+        shown = sa.bindparam("seat_id", type_=sa.Integer)
+    wanted = [periods.c.status == PeriodStatus.OPEN]
+    if chosen_period:
+        wanted.append(periods.c.month_index == sa.bindparam("month_index"))
+    return (
+        sa.select(
+            accounts.c.id.label("account_id"),
+            accounts.c.created_at.label("account_created_at"),
+            accounts.c.timezone.label("account_timezone"),
+            memberships.c.role,
+            memberships.c.seat_id.label("member_seat_id"),
+            periods.c.id,
+            periods.c.starts_at,
+            periods.c.status,
+            periods.c.plan_code,
+            periods.c.allowance,
+            periods.c.cpl_cents,
+            periods.c.grace_leads,
+            *version_parts(periods.c.id, accounts.c.id, shown),
+        )
+        .join(memberships, memberships.c.account_id == accounts.c.id)
+        .join(users, users.c.id == memberships.c.user_id)
+        .join(periods, sa.and_(periods.c.account_id == accounts.c.id, *wanted))
+        .where(
+            accounts.c.slug == sa.bindparam("slug"),
+            memberships.c.user_id == sa.bindparam("user_id"),
+            users.c.is_active_user.is_(True),
+        )
+        .order_by(periods.c.month_index.desc())
+        .limit(1)
     )
-    if period_key:
-        if not period_key.upper().startswith("M") or not period_key[1:].isdigit():
+
+
+class UnchangedPolls:
+    """WSGI middleware in front of the app: a 304 for a dashboard poll whose ETag still holds,
+    before Flask builds a request; anything else goes on to the app unchanged.
+
+    It checks what the view would: the session cookie (Flask's own signed session), that its
+    user is an active member of the account in the URL, and, for a seat's page, that the
+    member may see that seat. A database error, too, leaves the answer to the view."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.wsgi_app = app.wsgi_app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if (
+            environ.get("REQUEST_METHOD") == "GET"
+            and environ.get("HTTP_HX_REQUEST") == "true"
+            and environ.get("HTTP_IF_NONE_MATCH")
+        ):
+            headers = self._not_modified(self.app.request_class(environ))
+            if headers is not None:
+                start_response("304 NOT MODIFIED", headers)
+                return []
+        return self.wsgi_app(environ, start_response)
+
+    def _not_modified(self, request: Request) -> list[tuple[str, str]] | None:
+        """The 304's headers when the poll's tag is current, else None."""
+        try:
+            endpoint, args = self.app.url_map.bind_to_environ(request.environ).match()
+        except HTTPException:
             return None
-        chosen = sa.and_(chosen, BillingPeriod.month_index == int(period_key[1:]))
-    with unscoped():
-        found = db.session.execute(
-            sa.select(Account, Membership, BillingPeriod)
-            .join(Membership, Membership.account_id == Account.id)
-            .join(User, User.id == Membership.user_id)
-            .join(BillingPeriod, chosen)
-            .where(
-                Account.slug == slug,
-                Membership.user_id == int(user_id),
-                User.is_active_user.is_(True),
+        if endpoint not in POLLED:
+            return None
+        session = self.app.session_interface.open_session(self.app, request)
+        user_id = session.get("_user_id") if session is not None else None
+        if not isinstance(user_id, str) or not user_id.isdigit():
+            return None
+        params: dict[str, Any] = {"slug": args["account"], "user_id": int(user_id)}
+        period_key = request.args.get("period", "")
+        if period_key:
+            index = month_index(period_key)
+            if index is None:
+                return None
+            params["month_index"] = index
+        seat_id = args.get("seat_id")
+        if seat_id is not None:
+            params["seat_id"] = seat_id
+        try:
+            found = self._poll(_poll_statement(endpoint, bool(period_key)), params)
+        except sa.exc.SQLAlchemyError:
+            return None
+        if found is None:
+            return None
+        sees_all = role_allows(found.role, Permission.VIEW_ALL_SEATS)
+        if endpoint == "usage.dashboard":
+            seat_id = None if sees_all else found.member_seat_id
+        elif not sees_all and found.member_seat_id != seat_id:
+            return None
+        version = version_text(found, found[-4:])
+        key = usage_key(
+            found.account_id,
+            found.account_created_at,
+            found.account_timezone,
+            version,
+            seat_id,
+            request.full_path,
+        )
+        etag = usage_etag(key, htmx=True)
+        if not request.if_none_match.contains(etag):
+            return None
+        response = not_modified(etag)
+        response.vary.add("Cookie")  # as Flask marks a response that read the session
+        set_security_headers(response, request)
+        return response.headers.to_wsgi_list()
+
+    def _poll(self, statement: sa.Select[Any], params: dict[str, Any]) -> sa.Row[Any] | None:
+        # Its own connection, out of any transaction: one statement needs none, and a rollback
+        # would make the driver forget the statement it has prepared.
+        with self.app.app_context(), db.engines["polls"].connect() as connection:
+            return (
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                .execute(statement, params)
+                .first()
             )
-            .order_by(BillingPeriod.month_index.desc())
-            .limit(1)
-        ).first()
-    if found is None:
-        return None
-    account, membership, period = found
-    shown = _seat_shown(membership)
-    if shown is None:
-        return None
-    seat_id = shown.seat_id
-    with tenant_context(account.id):
-        key = usage_key(account, usage_version(period, seat_id), seat_id)
-    etag = usage_etag(key)
-    return not_modified(etag) if request.if_none_match.contains(etag) else None
-
-
-@dataclass(frozen=True)
-class _Shown:
-    seat_id: int | None  # None: the whole account
-
-
-def _seat_shown(membership: Membership) -> _Shown | None:
-    """What the polled page shows, or None when this member may not see it (the view then
-    answers as it does)."""
-    sees_all = role_allows(membership.role, Permission.VIEW_ALL_SEATS)
-    if request.endpoint == "usage.dashboard":
-        return _Shown(None if sees_all else membership.seat_id)
-    seat_id = (request.view_args or {}).get("seat_id")
-    if not isinstance(seat_id, int) or not (sees_all or membership.seat_id == seat_id):
-        return None
-    return _Shown(seat_id)

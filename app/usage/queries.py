@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from functools import cache
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from app.billing import month_index
 from app.extensions import db
 from app.models import (
     BillingPeriod,
@@ -67,10 +70,11 @@ def periods() -> list[BillingPeriod]:
 
 def period_by_key(key: str) -> BillingPeriod | None:
     """The period named by its month key ("M3"), or None."""
-    if not key.upper().startswith("M") or not key[1:].isdigit():
+    index = month_index(key)
+    if index is None:
         return None
     return db.session.scalar(
-        sa.select(BillingPeriod).where(BillingPeriod.month_index == int(key[1:])).limit(1)
+        sa.select(BillingPeriod).where(BillingPeriod.month_index == index).limit(1)
     )
 
 
@@ -181,33 +185,105 @@ def daily_called(period_id: int, seat_id: int | None = None) -> dict[date, int]:
     return {day: int(total or 0) for day, total in db.session.execute(query).all()}
 
 
-def usage_version(period: BillingPeriod, seat_id: int | None = None) -> str:
-    """A tag that changes whenever anything the dashboard shows for the period does: the
-    counters' versions, the period's terms and state, its plan changes, the seats and the
-    operator settings. One query, so an unchanged poll costs one round trip."""
-    usage = sa.select(
-        sa.func.coalesce(sa.func.sum(SeatUsage.version), 0).label("versions"),
-        sa.func.count(SeatUsage.id).label("rows"),
-    ).where(SeatUsage.period_id == period.id)
-    if seat_id is not None:
-        usage = usage.where(SeatUsage.seat_id == seat_id)
-    counters = usage.subquery()
-    versions, rows, changes, seats, settings = db.session.execute(
-        sa.select(
-            counters.c.versions,
-            counters.c.rows,
-            sa.select(sa.func.count(PlanChange.id))
-            .where(PlanChange.period_id == period.id)
-            .scalar_subquery(),
-            sa.select(sa.func.count(Seat.id)).scalar_subquery(),
-            sa.select(sa.func.max(Setting.updated_at)).scalar_subquery(),
-        )
-    ).one()
+_USAGE = SeatUsage.__table__
+_PLAN_CHANGES = PlanChange.__table__
+_SEATS = Seat.__table__
+_SETTINGS = Setting.__table__
+
+
+def version_parts(
+    period_id: Any, account_id: Any, seat_id: int | sa.ColumnElement[Any] | None
+) -> list[sa.ScalarSelect[Any]]:
+    """What the version reads besides the period's own columns, as scalar subqueries: the
+    counters' versions summed (of one seat, when `seat_id` is given; an SQL expression that
+    may be NULL means "one seat, or all when NULL") — a counter row starts at version 1 and
+    every change adds 1, so the sum moves with every new row and every change — the period's
+    plan changes, the account's newest seat (a seat added moves it) and the latest operator
+    setting. Core on purpose: the unchanged-poll middleware correlates them to its own query
+    before any tenant is set."""
+
+    def of_seat(query: sa.Select[Any]) -> sa.ScalarSelect[Any]:
+        query = query.where(_USAGE.c.period_id == period_id)
+        if isinstance(seat_id, sa.ColumnElement):
+            query = query.where(sa.or_(seat_id.is_(None), _USAGE.c.seat_id == seat_id))
+        elif seat_id is not None:
+            query = query.where(_USAGE.c.seat_id == seat_id)
+        return query.scalar_subquery()
+
+    return [
+        of_seat(sa.select(sa.func.coalesce(sa.func.sum(_USAGE.c.version), 0))),
+        sa.select(sa.func.count(_PLAN_CHANGES.c.id))
+        .where(_PLAN_CHANGES.c.period_id == period_id)
+        .scalar_subquery(),
+        sa.select(sa.func.max(_SEATS.c.id))
+        .where(_SEATS.c.account_id == account_id)
+        .scalar_subquery(),
+        sa.select(sa.func.max(_SETTINGS.c.updated_at)).scalar_subquery(),
+    ]
+
+
+class VersionedPeriod(Protocol):
+    """The period's columns a version is made of (a `BillingPeriod` or a row)."""
+
+    id: int
+    starts_at: datetime
+    status: PeriodStatus
+    plan_code: str
+    allowance: int
+    cpl_cents: int
+    grace_leads: int
+
+
+def version_text(period: VersionedPeriod, parts: Sequence[Any]) -> str:
+    """A usage version (see `shown_period`), from the period and the values of
+    `version_parts`."""
+    versions, changes, seats, settings = parts
     return (
         f"p{period.id}.{period.starts_at.timestamp()}.{period.status.value}.{period.plan_code}"
         f".{period.allowance}.{period.cpl_cents}.{period.grace_leads}"
-        f".{changes}.v{versions}.{rows}.s{seats}.{settings}"
+        f".{changes}.v{versions}.s{seats}.{settings}"
     )
+
+
+@cache
+def _shown_period(keyed: bool, one_seat: bool) -> sa.Select[Any]:
+    """`shown_period`'s statement, built once for each kind of page."""
+    seat = sa.bindparam("seat_id", type_=sa.Integer) if one_seat else None
+    query = sa.select(
+        BillingPeriod, *version_parts(BillingPeriod.id, BillingPeriod.account_id, seat)
+    )
+    if keyed:
+        query = query.where(BillingPeriod.month_index == sa.bindparam("month_index"))
+    return query.order_by(
+        (BillingPeriod.status == PeriodStatus.OPEN).desc(), BillingPeriod.month_index.desc()
+    ).limit(1)
+
+
+class UnknownPeriod(LookupError):
+    """The month key names no period of the account."""
+
+
+def shown_period(key: str, seat_id: int | None = None) -> tuple[BillingPeriod, str] | None:
+    """The period a usage page shows — the one named by its month key ("M3"), else the open
+    one, else the newest — with its usage version, in one query; None when the account has no
+    period yet. The version is a tag that changes whenever anything the page shows for the
+    period does: the counters' versions, the period's terms and state, its plan changes, a
+    new seat and the operator settings."""
+    params: dict[str, int] = {}
+    if key:
+        index = month_index(key)
+        if index is None:
+            raise UnknownPeriod(key)
+        params["month_index"] = index
+    if seat_id is not None:
+        params["seat_id"] = seat_id
+    found = db.session.execute(_shown_period(bool(key), seat_id is not None), params).first()
+    if found is None:
+        if key:
+            raise UnknownPeriod(key)
+        return None
+    period = found[0]
+    return period, version_text(period, found[1:])
 
 
 def closing_invoice(period_id: int) -> Invoice | None:

@@ -31,15 +31,14 @@ from app.usage.queries import (
     SEAT_SORTS,
     PeriodTotals,
     SeatPage,
+    UnknownPeriod,
     catalogue,
     closing_invoice,
     daily_called,
-    open_period,
-    period_by_key,
     period_totals,
     periods,
     seat_usage_page,
-    usage_version,
+    shown_period,
 )
 from app.usage.summary import summarise
 from app.web import can, current_account, current_membership, is_htmx_request, render
@@ -74,16 +73,6 @@ def seat_dashboard(seat_id: int) -> Response:
     return usage_page(seat.id)
 
 
-def _chosen_period() -> BillingPeriod | None:
-    key = request.args.get("period", "")
-    if key:
-        period = period_by_key(key)
-        if period is None:
-            abort(404)
-        return period
-    return open_period() or next(iter(periods()), None)
-
-
 @dataclass(frozen=True)
 class RenderedUsage:
     """The page's figures as HTML: its header and its live region."""
@@ -102,9 +91,13 @@ _RENDERED_LOCK = threading.Lock()
 
 def usage_page(seat_id: int | None, source: UsageSource = COUNTERS) -> Response:
     """The usage page of the chosen period for the account (or one seat)."""
-    period = _chosen_period()
-    if period is None:
+    try:
+        shown = shown_period(request.args.get("period", ""), seat_id)
+    except UnknownPeriod:
+        abort(404)
+    if shown is None:
         return render("usage/dashboard.html", rendered=None, seat_id=seat_id)
+    period, version = shown
     sort = request.args.get("sort", "called")
     descending = request.args.get("dir", "desc") != "asc"
     if sort not in SEAT_SORTS:
@@ -120,8 +113,10 @@ def usage_page(seat_id: int | None, source: UsageSource = COUNTERS) -> Response:
 
     if source is not COUNTERS:
         return _usage_response(rendered(), seat_id, None)
-    key = usage_key(account, usage_version(period, seat_id), seat_id)
-    etag = usage_etag(key)
+    key = usage_key(
+        account.id, account.created_at, account.timezone, version, seat_id, request.full_path
+    )
+    etag = usage_etag(key, is_htmx_request())
     if request.if_none_match.contains(etag):
         return not_modified(etag)
     with _RENDERED_LOCK:

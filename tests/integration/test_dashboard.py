@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -26,9 +27,11 @@ from app.models import (
     Seat,
     User,
 )
+from app.security import CONTENT_SECURITY_POLICY
 from app.tenancy import tenant_context
 from tests.conftest import Auth
 from tests.factories import make_plan, member, subscribed_account
+from tests.live import live_app
 
 _n = count(1)
 
@@ -55,6 +58,10 @@ def text(response: object) -> str:
 
 @pytest.fixture
 def busy_account() -> Account:
+    return make_busy_account()
+
+
+def make_busy_account() -> Account:
     """Plan 100 at $10, started 10 days ago, 130 leads called so far over two seats."""
     account = subscribed_account(
         kind="agency",
@@ -66,6 +73,27 @@ def busy_account() -> Account:
     call(first, 100, datetime.now(UTC) - timedelta(days=2), Disposition.LIVE_TRANSFER)
     call(second, 30, datetime.now(UTC) - timedelta(hours=3))
     return account
+
+
+@dataclass
+class Polling:
+    """A test client on a database that is really committed to: an unchanged poll is answered
+    on a connection of its own, outside the session's transaction, and sees only what is
+    committed."""
+
+    client: FlaskClient
+    auth: Auth
+    busy_account: Account
+    other_account: Account
+
+
+@pytest.fixture
+def polling() -> Iterator[Polling]:
+    with live_app("dashboard_polls") as app, app.app_context():
+        busy, other = make_busy_account(), subscribed_account(kind="brokerage", seats=2)
+        db.session.commit()
+        client = app.test_client()
+        yield Polling(client, Auth(client), busy, other)
 
 
 def test_the_dashboard_shows_usage_overage_and_projection(
@@ -107,12 +135,14 @@ def statements() -> Iterator[list[str]]:
     def capture(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         seen.append(statement.lower())
 
-    engine = db.engine  # the test's app context is already active
-    sa.event.listen(engine, "before_cursor_execute", capture)
+    engines = list(db.engines.values())  # the test's app context is already active
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", capture)
     try:
         yield seen
     finally:
-        sa.event.remove(engine, "before_cursor_execute", capture)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", capture)
 
 
 def test_the_dashboard_reads_counters_never_raw_call_data(
@@ -128,10 +158,12 @@ def test_the_dashboard_reads_counters_never_raw_call_data(
     assert touching == []
 
 
-def test_an_unchanged_poll_answers_304_and_new_data_changes_the_etag(
-    client: FlaskClient, auth: Auth, busy_account: Account
-) -> None:
-    auth.login(member(busy_account, Role.VIEWER))
+@pytest.mark.live
+def test_an_unchanged_poll_answers_304_and_new_data_changes_the_etag(polling: Polling) -> None:
+    client, auth, busy_account = polling.client, polling.auth, polling.busy_account
+    viewer = member(busy_account, Role.VIEWER)
+    db.session.commit()
+    auth.login(viewer)
     url = f"/a/{busy_account.slug}/"
     headers = {"HX-Request": "true"}
     first = client.get(url, headers=headers)
@@ -142,6 +174,10 @@ def test_an_unchanged_poll_answers_304_and_new_data_changes_the_etag(
     etag = first.headers["ETag"].strip('"')
     again = client.get(url, headers={**headers, "If-None-Match": f'"{etag}"'})
     assert again.status_code == 304
+    # Answered ahead of Flask, with the headers every response carries.
+    assert again.headers["ETag"] == f'"{etag}"'
+    assert again.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert {"HX-Request", "Cookie"} <= set(again.headers["Vary"].replace(" ", "").split(","))
     call(seats_of(busy_account)[1], 1, datetime.now(UTC) - timedelta(minutes=5))
     changed = client.get(url, headers={**headers, "If-None-Match": f'"{etag}"'})
     assert changed.status_code == 200
@@ -156,15 +192,47 @@ def poll_tag(client: FlaskClient, url: str) -> str:
     return str(response.headers["ETag"])
 
 
+@pytest.mark.live
+def test_an_unchanged_poll_is_one_query_and_a_page_three_at_most(polling: Polling) -> None:
+    """An idle tab's poll reads the member, the period and the version in one statement; the
+    full page adds the signed-in user and the user's accounts (the switcher's list, which
+    holds this account and the membership) to the period with its version."""
+    client, auth, busy_account = polling.client, polling.auth, polling.busy_account
+    viewer = member(busy_account, Role.VIEWER)
+    db.session.commit()
+    auth.login(viewer)
+    url = f"/a/{busy_account.slug}/"
+    tag = poll_tag(client, url)
+    client.get(url)  # the page's figures are rendered once per version, then reused
+    with statements() as seen:
+        assert (
+            client.get(url, headers={"HX-Request": "true", "If-None-Match": tag}).status_code == 304
+        )
+    assert [sql for sql in seen if sql.lstrip().startswith("select")] == [seen[-1]]
+    assert "seat_usage" in seen[-1]
+    with statements() as seen:
+        assert client.get(url).status_code == 200
+    selects = [sql for sql in seen if sql.lstrip().startswith("select")]
+    # (The signed-in user may already be in this test's session: no query for it then.)
+    selects = [sql for sql in selects if not sql.startswith("select users.")]
+    assert len(selects) == 2, selects
+    assert "from accounts join memberships" in selects[0]
+    assert "seat_usage" in selects[1]
+
+
+@pytest.mark.live
 def test_an_unchanged_poll_is_304_only_for_a_member_who_may_still_see_the_page(
-    client: FlaskClient, auth: Auth, busy_account: Account, other_account: Account
+    polling: Polling,
 ) -> None:
     """The 304 shortcut checks the session's user, the membership and the seat as the page
     does: a tag that still matches is worth nothing to anyone who lost access."""
+    client, auth, busy_account = polling.client, polling.auth, polling.busy_account
+    other_account = polling.other_account
     mine, other = seats_of(busy_account)
     viewer = member(busy_account, Role.VIEWER)
     seat_member = member(busy_account, Role.SEAT_MEMBER, seat_id=mine.id)
     outsider = member(other_account, Role.OWNER)
+    db.session.commit()
     page, seat_page = f"/a/{busy_account.slug}/", f"/a/{busy_account.slug}/seats/{other.id}/usage"
 
     auth.login(viewer)

@@ -37,16 +37,19 @@ from tests import factories
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 
 # Every place in app/ that sees all tenants, as "file:function" -> (uses, why it must).
-# A new `unscoped()` fails test_unscoped_uses_are_the_approved_list until it is added here.
+# A new `unscoped()` or engine connection fails test_unscoped_uses_are_the_approved_list until
+# it is added here.
 APPROVED_UNSCOPED: dict[str, tuple[int, str]] = {
-    "app/usage/polls.py:answer_unchanged_poll": (
+    "app/usage/polls.py:UnchangedPolls._poll (engine connection)": (
         1,
-        "an unchanged dashboard poll finds the account, the session user's membership and the "
-        "period in one query, before any tenant is set",
+        "an unchanged dashboard poll reads the account, the session user's membership, the "
+        "period and its version in one Core statement, filtered by the account in the URL, "
+        "before any tenant is set, on a connection out of any transaction",
     ),
-    "app/web.py:user_account_choices": (
+    "app/web.py:user_memberships": (
         1,
-        "the account switcher lists every account the user is a member of",
+        "a tenant page finds its account among the user's memberships, and the account "
+        "switcher lists them all",
     ),
     "app/ops/tenant_queries.py:tenant_page": (
         1,
@@ -326,8 +329,10 @@ def test_a_lazy_loaded_relationship_honours_the_filter(
 
 
 class _UnscopedFinder(ast.NodeVisitor):
-    """Counts `unscoped()` calls (under any imported alias) and any touch of the private
-    `_unscoped` switch, by enclosing function."""
+    """Counts `unscoped()` calls (under any imported alias), any touch of the private
+    `_unscoped` switch and any connection taken from an engine (`db.engine.connect()`,
+    `db.engines[key].connect()`: statements on it pass no tenant filter), by enclosing
+    function."""
 
     def __init__(self, module: str, private_allowed: bool) -> None:
         self.module = module
@@ -358,6 +363,16 @@ class _UnscopedFinder(ast.NodeVisitor):
             isinstance(func, ast.Attribute) and func.attr == "unscoped"
         ):
             self.found[self._key()] += 1
+        engine = func.value if isinstance(func, ast.Attribute) else None
+        if isinstance(engine, ast.Subscript):  # db.engines[...]
+            engine = engine.value
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in {"connect", "begin", "raw_connection"}
+            and isinstance(engine, ast.Attribute)
+            and engine.attr in {"engine", "engines"}
+        ):
+            self.found[self._key(" (engine connection)")] += 1
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -407,9 +422,15 @@ def test_the_unscoped_scan_finds_aliases_attributes_and_the_private_switch() -> 
         "            pass\n"
         "def sneakier():\n"
         "    _unscoped.set(True)\n"
+        "def sneakiest():\n"
+        "    with db.engine.connect() as connection:\n"
+        "        pass\n"
+        "    with db.engines['other'].connect() as connection:\n"
+        "        pass\n"
     )
     assert unscoped_uses(source, "app/x.py") == {
         "app/x.py:sneaky": 1,
         "app/x.py:Job.run": 2,
         "app/x.py:sneakier (touches _unscoped directly)": 1,
+        "app/x.py:sneakiest (engine connection)": 2,
     }
