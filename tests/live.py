@@ -47,9 +47,19 @@ def live_app(name: str, **config: object) -> Iterator[Flask]:
     finally:
         with app.app_context():
             db.session.remove()
-            db.engine.dispose()
+            for engine in db.engines.values():
+                engine.dispose()
+        close_redis(app)
         if environment.is_postgres():
             environment.truncate_postgres(url)
+
+
+def close_redis(app: Flask) -> None:
+    """Close the app's Redis client: a socket left to the garbage collector at the end of the
+    run is a ResourceWarning, which the suite treats as an error."""
+    connection = app.extensions.pop("seatwise_redis", None)
+    if connection is not None:
+        connection.close()
 
 
 def process_env(app: Flask) -> dict[str, str]:
