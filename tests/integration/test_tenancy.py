@@ -330,9 +330,9 @@ def test_a_lazy_loaded_relationship_honours_the_filter(
 
 class _UnscopedFinder(ast.NodeVisitor):
     """Counts `unscoped()` calls (under any imported alias), any touch of the private
-    `_unscoped` switch and any connection taken from an engine (`db.engine.connect()`,
-    `db.engines[key].connect()`: statements on it pass no tenant filter), by enclosing
-    function."""
+    `_unscoped` switch and any connection taken from an engine (`db.engine.connect()`, or a
+    bind's engine `db.engines[key]` at all: statements on its connections pass no tenant
+    filter), by enclosing function."""
 
     def __init__(self, module: str, private_allowed: bool) -> None:
         self.module = module
@@ -364,14 +364,19 @@ class _UnscopedFinder(ast.NodeVisitor):
         ):
             self.found[self._key()] += 1
         engine = func.value if isinstance(func, ast.Attribute) else None
-        if isinstance(engine, ast.Subscript):  # db.engines[...]
-            engine = engine.value
         if (
             isinstance(func, ast.Attribute)
             and func.attr in {"connect", "begin", "raw_connection"}
             and isinstance(engine, ast.Attribute)
-            and engine.attr in {"engine", "engines"}
+            and engine.attr == "engine"
         ):
+            self.found[self._key(" (engine connection)")] += 1
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        # A bind's engine (db.engines[...]) serves nothing but connections of its own, so taking
+        # it counts, connected at once or kept for later.
+        if isinstance(node.value, ast.Attribute) and node.value.attr == "engines":
             self.found[self._key(" (engine connection)")] += 1
         self.generic_visit(node)
 
@@ -427,10 +432,13 @@ def test_the_unscoped_scan_finds_aliases_attributes_and_the_private_switch() -> 
         "        pass\n"
         "    with db.engines['other'].connect() as connection:\n"
         "        pass\n"
+        "    engine = db.engines['other']\n"
+        "    with engine.connect() as connection:\n"
+        "        pass\n"
     )
     assert unscoped_uses(source, "app/x.py") == {
         "app/x.py:sneaky": 1,
         "app/x.py:Job.run": 2,
         "app/x.py:sneakier (touches _unscoped directly)": 1,
-        "app/x.py:sneakiest (engine connection)": 2,
+        "app/x.py:sneakiest (engine connection)": 3,
     }
