@@ -47,14 +47,15 @@ SECURITY_HEADERS = {
 
 def add_security_headers(response: Response) -> Response:
     """Set the security headers on `response` (a view's own value for a header is kept)."""
-    return set_security_headers(response, request)
+    return set_security_headers(response, request.is_secure)
 
 
-def set_security_headers(response: Response, request: Request) -> Response:
-    """`add_security_headers` for a response made outside Flask's request handling."""
+def set_security_headers(response: Response, secure: bool) -> Response:
+    """`add_security_headers` for a response made outside Flask's request handling, to a
+    request that came over HTTPS (`secure`) or not."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.is_secure:
+    if secure:
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Response
@@ -12,18 +11,13 @@ from app.models import utcnow
 
 
 def usage_key(
-    account_id: int,
-    created_at: datetime,
-    timezone: str,
-    version: str,
-    seat_id: int | None,
-    full_path: str,
+    account_id: int, timezone: str, version: str, seat_id: int | None, full_path: str
 ) -> str:
-    """What the page's figures depend on: the account, the counters' version (see
-    `shown_period`), the account's local date (the chart's today), the page's path and
+    """What the page's figures depend on: the account, the usage version (see
+    `usage_version`), the account's local date (the chart's today), the page's path and
     query (period, sort, page) and the seat shown."""
     today = utcnow().astimezone(ZoneInfo(timezone)).date()
-    parts = (account_id, created_at.timestamp(), version, today, full_path, seat_id)
+    parts = (account_id, version, today, full_path, seat_id)
     return "|".join(map(str, parts))
 
 

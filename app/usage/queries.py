@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
 from app.billing import month_index
 from app.extensions import db
 from app.models import (
+    Account,
     BillingPeriod,
     Invoice,
     PeriodStatus,
@@ -188,70 +188,71 @@ def daily_called(period_id: int, seat_id: int | None = None) -> dict[date, int]:
 _USAGE = SeatUsage.__table__
 _PLAN_CHANGES = PlanChange.__table__
 _SEATS = Seat.__table__
+_PERIODS = BillingPeriod.__table__
+# An alias: the poll's own query joins the accounts table, which this one must not correlate to.
+_ACCOUNTS = Account.__table__.alias("version_account")
 _SETTINGS = Setting.__table__
 
 
-def version_parts(
-    period_id: Any, account_id: Any, seat_id: int | sa.ColumnElement[Any] | None
-) -> list[sa.ScalarSelect[Any]]:
-    """What the version reads besides the period's own columns, as scalar subqueries: the
-    counters' versions summed (of one seat, when `seat_id` is given; an SQL expression that
-    may be NULL means "one seat, or all when NULL") — a counter row starts at version 1 and
-    every change adds 1, so the sum moves with every new row and every change — the period's
-    plan changes, the account's newest seat (a seat added moves it) and the latest operator
-    setting. Core on purpose: the unchanged-poll middleware correlates them to its own query
-    before any tenant is set."""
+def usage_version(
+    account_id: Any, seat_id: int | sa.ColumnElement[Any] | None
+) -> sa.ColumnElement[str]:
+    """The usage version of the period in the enclosing query (`billing_periods`), as one text
+    the database puts together: a tag that changes whenever anything a usage page shows for
+    the period does.
 
-    def of_seat(query: sa.Select[Any]) -> sa.ScalarSelect[Any]:
-        query = query.where(_USAGE.c.period_id == period_id)
-        if isinstance(seat_id, sa.ColumnElement):
-            query = query.where(sa.or_(seat_id.is_(None), _USAGE.c.seat_id == seat_id))
-        elif seat_id is not None:
-            query = query.where(_USAGE.c.seat_id == seat_id)
-        return query.scalar_subquery()
-
-    return [
-        of_seat(sa.select(sa.func.coalesce(sa.func.sum(_USAGE.c.version), 0))),
+    It is made of the account's creation time, the period's terms and state, the counters'
+    versions summed (of one seat, when `seat_id` is given; an SQL expression that may be NULL
+    means "one seat, or all when NULL") — a counter row starts at version 1 and every change
+    adds 1, so the sum moves with every new row and every change — the period's plan changes,
+    the account's newest seat (a seat added moves it) and the latest operator setting. Core
+    on purpose: the unchanged-poll middleware correlates it to its own query before any
+    tenant is set."""
+    period = _PERIODS.c
+    versions = sa.select(sa.func.coalesce(sa.func.sum(_USAGE.c.version), 0)).where(
+        _USAGE.c.period_id == period.id
+    )
+    summed: sa.ColumnElement[Any]
+    if isinstance(seat_id, sa.ColumnElement):
+        # Two sums, of which the database evaluates one: a filter on the expression would be
+        # evaluated for every counter row.
+        summed = sa.case(
+            (seat_id.is_(None), versions.scalar_subquery()),
+            else_=versions.where(_USAGE.c.seat_id == seat_id).scalar_subquery(),
+        )
+    elif seat_id is not None:
+        summed = versions.where(_USAGE.c.seat_id == seat_id).scalar_subquery()
+    else:
+        summed = versions.scalar_subquery()
+    parts: list[sa.ColumnElement[Any]] = [
+        sa.select(_ACCOUNTS.c.created_at).where(_ACCOUNTS.c.id == account_id).scalar_subquery(),
+        period.id,
+        period.starts_at,
+        period.status,
+        period.plan_code,
+        period.allowance,
+        period.cpl_cents,
+        period.grace_leads,
+        summed,
         sa.select(sa.func.count(_PLAN_CHANGES.c.id))
-        .where(_PLAN_CHANGES.c.period_id == period_id)
+        .where(_PLAN_CHANGES.c.period_id == period.id)
         .scalar_subquery(),
         sa.select(sa.func.max(_SEATS.c.id))
         .where(_SEATS.c.account_id == account_id)
         .scalar_subquery(),
         sa.select(sa.func.max(_SETTINGS.c.updated_at)).scalar_subquery(),
     ]
-
-
-class VersionedPeriod(Protocol):
-    """The period's columns a version is made of (a `BillingPeriod` or a row)."""
-
-    id: int
-    starts_at: datetime
-    status: PeriodStatus
-    plan_code: str
-    allowance: int
-    cpl_cents: int
-    grace_leads: int
-
-
-def version_text(period: VersionedPeriod, parts: Sequence[Any]) -> str:
-    """A usage version (see `shown_period`), from the period and the values of
-    `version_parts`."""
-    versions, changes, seats, settings = parts
-    return (
-        f"p{period.id}.{period.starts_at.timestamp()}.{period.status.value}.{period.plan_code}"
-        f".{period.allowance}.{period.cpl_cents}.{period.grace_leads}"
-        f".{changes}.v{versions}.s{seats}.{settings}"
-    )
+    version: sa.ColumnElement[str] = sa.literal("u", sa.Text)
+    for part in parts:
+        version = version + "." + sa.func.coalesce(sa.cast(part, sa.Text), "")
+    return version
 
 
 @cache
-def _shown_period(keyed: bool, one_seat: bool) -> sa.Select[Any]:
+def _shown_period(keyed: bool, one_seat: bool) -> sa.Select[BillingPeriod, str]:
     """`shown_period`'s statement, built once for each kind of page."""
     seat = sa.bindparam("seat_id", type_=sa.Integer) if one_seat else None
-    query = sa.select(
-        BillingPeriod, *version_parts(BillingPeriod.id, BillingPeriod.account_id, seat)
-    )
+    query = sa.select(BillingPeriod, usage_version(BillingPeriod.account_id, seat))
     if keyed:
         query = query.where(BillingPeriod.month_index == sa.bindparam("month_index"))
     return query.order_by(
@@ -282,8 +283,8 @@ def shown_period(key: str, seat_id: int | None = None) -> tuple[BillingPeriod, s
         if key:
             raise UnknownPeriod(key)
         return None
-    period = found[0]
-    return period, version_text(period, found[1:])
+    period, version = found
+    return period, version
 
 
 def closing_invoice(period_id: int) -> Invoice | None:

@@ -113,9 +113,7 @@ def usage_page(seat_id: int | None, source: UsageSource = COUNTERS) -> Response:
 
     if source is not COUNTERS:
         return _usage_response(rendered(), seat_id, None)
-    key = usage_key(
-        account.id, account.created_at, account.timezone, version, seat_id, request.full_path
-    )
+    key = usage_key(account.id, account.timezone, version, seat_id, request.full_path)
     etag = usage_etag(key, is_htmx_request())
     if request.if_none_match.contains(etag):
         return not_modified(etag)
