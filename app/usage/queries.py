@@ -242,9 +242,11 @@ def usage_version(
         .scalar_subquery(),
         sa.select(sa.func.max(_SETTINGS.c.updated_at)).scalar_subquery(),
     ]
-    version: sa.ColumnElement[str] = sa.literal("u", sa.Text)
+    # Constants in the SQL text, not parameters: nothing to send and convert on each query.
+    dot, empty = sa.literal_column("'.'", sa.Text), sa.literal_column("''", sa.Text)
+    version: sa.ColumnElement[str] = sa.literal_column("'u'", sa.Text)
     for part in parts:
-        version = version + "." + sa.func.coalesce(sa.cast(part, sa.Text), "")
+        version = version + dot + sa.func.coalesce(sa.cast(part, sa.Text), empty)
     return version
 
 
