@@ -41,7 +41,14 @@ from app.usage.queries import (
     shown_period,
 )
 from app.usage.summary import summarise
-from app.web import can, current_account, current_membership, is_htmx_request, render
+from app.web import (
+    can,
+    current_account,
+    current_membership,
+    is_htmx_request,
+    reads_only,
+    render,
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ COUNTERS = UsageSource(period_totals, seat_usage_page, daily_called)
 
 
 @bp.get("/")
+@reads_only
 def dashboard() -> Response:
     """The account's usage; a seat member sees their own seat's."""
     seat_id = None if can(Permission.VIEW_ALL_SEATS) else current_membership().seat_id
@@ -65,6 +73,7 @@ def dashboard() -> Response:
 
 
 @bp.get("/seats/<int:seat_id>/usage")
+@reads_only
 def seat_dashboard(seat_id: int) -> Response:
     """One seat's usage (a seat member may open only their own)."""
     seat = get_or_404(Seat, seat_id)
