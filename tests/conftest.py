@@ -92,6 +92,18 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+def app_on_the_test_connection(config: dict[str, object]) -> Flask:
+    """`create_app(config)` whose requests share the test's session and transaction.
+
+    The session-wide app's requests run inside the test's app context and so keep the test's
+    session; a second app pushes app contexts of its own, whose teardown would close that
+    session and roll back the test's rows. This one leaves the session to the test.
+    """
+    other = create_app(config)
+    other.teardown_appcontext_funcs.remove(db._teardown_session)
+    return other
+
+
 class Auth:
     """Log a test client in as a user (the flaskr `auth` helper, over the real form)."""
 

@@ -22,15 +22,7 @@ from app.api.auth import VERIFIED_FOR, create_api_key, key_hash
 from app.config import ConfigError
 from app.extensions import db, limiter
 from app.models import ApiKey, utcnow
-from tests.conftest import TEST_CONFIG
-
-
-def app_on_the_test_connection(config: dict[str, object]) -> Flask:
-    """`create_app(config)` whose requests share the test's session and transaction (its own
-    app contexts would otherwise close the session at teardown)."""
-    other = create_app(config)
-    other.teardown_appcontext_funcs.remove(db._teardown_session)
-    return other
+from tests.conftest import TEST_CONFIG, app_on_the_test_connection
 
 
 def bearer(secret: str) -> dict[str, str]:

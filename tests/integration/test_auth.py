@@ -17,13 +17,12 @@ from itsdangerous import TimestampSigner
 from redis import Redis
 from werkzeug.test import TestResponse
 
-from app import create_app
 from app.auth.operations import send_invitation
 from app.extensions import db, limiter
 from app.models import Account, Membership, OutboxEmail, Role, User
 from app.tenancy import tenant_context
 from tests import factories
-from tests.conftest import TEST_CONFIG, Auth
+from tests.conftest import TEST_CONFIG, Auth, app_on_the_test_connection
 
 NEW_PASSWORD = "a much longer new password"
 
@@ -53,18 +52,6 @@ class FormPage(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._error_id is not None:
             self.errors[self._error_id] += data
-
-
-def app_on_the_test_connection(config: dict[str, object]) -> Flask:
-    """`create_app(config)` whose requests share the test's session and transaction.
-
-    The session-wide app's requests run inside the test's app context and so keep the test's
-    session; a second app pushes app contexts of its own, whose teardown would close that
-    session and roll back the test's rows. This one leaves the session to the test.
-    """
-    other = create_app(config)
-    other.teardown_appcontext_funcs.remove(db._teardown_session)
-    return other
 
 
 def page(response: TestResponse) -> str:

@@ -25,7 +25,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import AnyConverter, BaseConverter, IntegerConverter, Rule
 
-from app import create_app
 from app.extensions import db
 from app.models import (
     Account,
@@ -49,7 +48,7 @@ from app.models import (
 from app.tenancy import tenant_context, unscoped
 from app.web import tenant_blueprint
 from tests import factories
-from tests.conftest import TEST_CONFIG, Auth
+from tests.conftest import TEST_CONFIG, Auth, app_on_the_test_connection
 
 TENANT_PREFIX = "/a/<account>"
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
@@ -464,18 +463,6 @@ def test_a_logged_out_get_comes_back_to_its_page_after_login(
 
 
 # --- the sweep catches a leak ---------------------------------------------------------------
-
-
-def app_on_the_test_connection(config: dict[str, object]) -> Flask:
-    """`create_app(config)` whose requests share the test's session and transaction.
-
-    The session-wide app's requests run inside the test's app context and so keep the test's
-    session; a second app pushes app contexts of its own, whose teardown would close that
-    session and roll back the test's rows. This one leaves the session to the test.
-    """
-    other = create_app(config)
-    other.teardown_appcontext_funcs.remove(db._teardown_session)
-    return other
 
 
 def test_the_sweep_flags_a_route_that_loads_another_tenants_seat(

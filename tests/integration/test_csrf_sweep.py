@@ -29,13 +29,8 @@ from app.extensions import csrf, db
 from app.models import Account, User
 from app.queue import QUEUE_NAMES, redis_connection
 from tests import factories
-from tests.conftest import TEST_CONFIG
-from tests.integration.test_cross_tenant_sweep import (
-    FILLERS,
-    LITERALS,
-    Victim,
-    app_on_the_test_connection,
-)
+from tests.conftest import TEST_CONFIG, app_on_the_test_connection
+from tests.integration.test_cross_tenant_sweep import FILLERS, LITERALS, Victim
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # Columns a GET may fill: caches of something derived, not state a user changed. Each with why.

@@ -53,8 +53,7 @@ from app.security import MAX_FORM_BYTES, MAX_UPLOAD_BYTES
 from app.settings import set_setting
 from app.tenancy import tenant_context, unscoped
 from tests import factories
-from tests.conftest import TEST_CONFIG, Auth
-from tests.integration.test_cross_tenant_sweep import app_on_the_test_connection
+from tests.conftest import TEST_CONFIG, Auth, app_on_the_test_connection
 from tests.onboarding_forms import seat_form, signup_form
 
 SCRIPT = "<script>alert('sw')</script>"

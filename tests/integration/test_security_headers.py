@@ -19,8 +19,7 @@ from app.config import ConfigError, load_settings
 from app.extensions import db
 from app.models import Account, User
 from tests import factories
-from tests.conftest import TEST_CONFIG, Auth
-from tests.integration.test_cross_tenant_sweep import app_on_the_test_connection
+from tests.conftest import TEST_CONFIG, Auth, app_on_the_test_connection
 from tests.integration.test_csrf_sweep import fill_own, own_objects, routes, user_for
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

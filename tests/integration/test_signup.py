@@ -34,7 +34,7 @@ from app.models import (
 )
 from app.tenancy import tenant_context, unscoped
 from tests import factories
-from tests.integration.test_auth import app_on_the_test_connection
+from tests.conftest import app_on_the_test_connection
 from tests.onboarding_forms import signup_form
 
 OWNER = "morgan@brightpath.example"
