@@ -26,7 +26,7 @@ class DailyChart:
     pace: float  # leads a day that would use the allowance exactly
     pace_y: float
     ticks: tuple[tuple[float, int], ...]  # (y, value) gridlines
-    labels: tuple[tuple[float, str], ...]  # (x, text) under the bars
+    labels: tuple[tuple[float, str], ...]  # (x of the day's left edge, text) under the bars
     width: int = WIDTH
     height: int = HEIGHT
     plot_left: int = PAD_LEFT
@@ -80,8 +80,9 @@ def daily_chart(
         )
     ticks = tuple((round(y_of(step * i), 2), step * i) for i in range(5))
     every = 7 if day_count > 10 else 1
+    # Each date starts under its day's bar: centred on the first day, it ran into the axis's 0.
     labels = tuple(
-        (round(PAD_LEFT + (i + 0.5) * slot, 2), (first_day + timedelta(days=i)).strftime("%-d %b"))
+        (round(PAD_LEFT + i * slot, 2), (first_day + timedelta(days=i)).strftime("%-d %b"))
         for i in range(0, day_count, every)
     )
     return DailyChart(tuple(bars), round(pace, 1), round(y_of(pace), 2), ticks, labels)
