@@ -26,7 +26,7 @@ from app.ops.tenant_queries import tenant_page, tenant_row
 from app.reports.queries import report_list
 from app.seats.queries import SeatFilters, SeatSort, client_labels, seat_page, state_counts
 from app.tenancy import get_or_404, tenant_context
-from app.usage.queries import SEAT_SORTS, open_period, period_by_key, periods
+from app.usage.queries import SEAT_SORTS, UnknownPeriod, open_period, shown_period
 from app.usage.views import dashboard_context
 from app.web import is_htmx_request, render
 
@@ -141,12 +141,13 @@ def _dashboard(account: Account, seat_id: int | None) -> Response:
     with _viewing(account, page_name) as shared:
         if seat_id is not None:
             get_or_404(Seat, seat_id)
-        key = request.args.get("period", "")
-        period = period_by_key(key) if key else open_period() or next(iter(periods()), None)
-        if key and period is None:
+        try:
+            shown = shown_period(request.args.get("period", ""), seat_id)
+        except UnknownPeriod:
             abort(404)
         context: dict[str, Any] = {"period": None}
-        if period is not None:
+        if shown is not None:
+            period, _ = shown
             sort = request.args.get("sort", "called")
             context = dashboard_context(
                 account,

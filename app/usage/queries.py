@@ -68,16 +68,6 @@ def periods() -> list[BillingPeriod]:
     )
 
 
-def period_by_key(key: str) -> BillingPeriod | None:
-    """The period named by its month key ("M3"), or None."""
-    index = month_index(key)
-    if index is None:
-        return None
-    return db.session.scalar(
-        sa.select(BillingPeriod).where(BillingPeriod.month_index == index).limit(1)
-    )
-
-
 _SUMS = (
     sa.func.coalesce(sa.func.sum(SeatUsage.leads_received), 0),
     sa.func.coalesce(sa.func.sum(SeatUsage.leads_called), 0),
