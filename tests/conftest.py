@@ -19,7 +19,7 @@ from app import create_app  # noqa: E402  (the environment must be set first)
 from app.extensions import db  # noqa: E402
 from app.models import Account, Role, User  # noqa: E402
 from tests import factories  # noqa: E402
-from tests.live import close_redis  # noqa: E402
+from tests.live import release  # noqa: E402
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -51,10 +51,7 @@ def app() -> Iterator[Flask]:
     if not environment.is_postgres():
         environment.save_sqlite_template(url)
     yield app
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
-    close_redis(app)
+    release(app)
     environment.cleanup()
 
 

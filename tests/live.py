@@ -47,16 +47,18 @@ def live_app(name: str, **config: object) -> Iterator[Flask]:
     finally:
         with app.app_context():
             db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
-        close_redis(app)
+        release(app)
         if environment.is_postgres():
             environment.truncate_postgres(url)
 
 
-def close_redis(app: Flask) -> None:
-    """Close the app's Redis client: a socket left to the garbage collector at the end of the
-    run is a ResourceWarning, which the suite treats as an error."""
+def release(app: Flask) -> None:
+    """Close the app's database connections (every engine's) and its Redis client: a socket
+    left to the garbage collector at the end of the run is a ResourceWarning, which the suite
+    treats as an error."""
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
     connection = app.extensions.pop("seatwise_redis", None)
     if connection is not None:
         connection.close()
