@@ -179,7 +179,8 @@ def openapi_document() -> dict[str, Any]:
                     "CallAttempt",
                     "CallAttemptResults",
                     "Call attempts; each is stored once per event_id. A lead counts against "
-                    "its account's plan once, in the billing period of its first attempt.",
+                    "its account's plan once, in the billing period of its first attempt. An "
+                    "attempt made after its seat was deactivated is refused.",
                 )
             },
             "/api/v1/openapi.json": {

@@ -40,7 +40,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.calls.operations import DAY_FIELDS, USAGE_FIELDS, NoOpenPeriod, RetryLater
+from app.calls.operations import (
+    DAY_FIELDS,
+    USAGE_FIELDS,
+    NoOpenPeriod,
+    RetryLater,
+    deactivated_message,
+    worked_at,
+)
 from app.extensions import db
 from app.models import (
     Account,
@@ -203,9 +210,9 @@ def record_attempt_batch(items: Sequence[AttemptItem]) -> list[ItemOutcome]:
     concurrent delivery — is a duplicate and changes nothing. A new attempt's lead is found by
     (seat, lead external id) or created from the item's `lead` details; the attempt, its lead's
     summary and the counters change as `record_attempt` changes them. Refused: an unknown seat,
-    an event id another account used, an unknown lead without details, an account with no open
-    period, an attempt after the open period's end (its period opens at the close: send it
-    again later).
+    an event id another account used, an unknown lead without details, an attempt made after its
+    seat was deactivated, an account with no open period, an attempt after the open period's end
+    (its period opens at the close: send it again later).
     """
     if not items:
         return []
@@ -262,6 +269,10 @@ def _check_attempts(
             continue
         if item.event_id in firsts:
             checked.repeats[index] = firsts[item.event_id]
+            continue
+        if not worked_at(seat.deactivated_at, item.attempted_at):
+            message = deactivated_message(seat.reference, seat.deactivated_at)
+            checked.outcomes[index] = _refused(FieldError("seat", message))
             continue
         key = (seat.id, item.lead_external_id)
         planned, errors = _plan_attempt(index, item, seat, key, accounts[seat.account_id])
@@ -361,6 +372,7 @@ class _SeatRef:
     account_id: int
     reference: str
     last_lead_at: datetime | None  # as read at the start: to skip updates that change nothing
+    deactivated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -651,7 +663,11 @@ class _Sql:
     @cached_property
     def seats(self) -> _Select:
         return sa.select(
-            _SEATS.c.id, _SEATS.c.account_id, _SEATS.c.reference, _SEATS.c.last_lead_at
+            _SEATS.c.id,
+            _SEATS.c.account_id,
+            _SEATS.c.reference,
+            _SEATS.c.last_lead_at,
+            _SEATS.c.deactivated_at,
         ).where(self._in(_SEATS.c.reference, "references"))
 
     @cached_property

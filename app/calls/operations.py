@@ -31,6 +31,9 @@ What counts, and where (DESIGN §1, plus the decisions it leaves open):
 - `attempts` counts attempts by the period they landed in.
 - `leads_received` counts a lead in the period containing its received time, else in the open
   period of the moment.
+- An attempt made at or after the moment its seat was deactivated is refused: the ISA team does
+  not work a deactivated seat's leads, so no such call is counted or billed. One made before
+  (data arriving late) is recorded as usual.
 - A lead closes at its first closing disposition and stays closed. Its last disposition is that of
   its latest attempt by time (on a tie, the one recorded last).
 - `UsageDay` puts a lead on the local day (account's time zone) of its first attempt or of its
@@ -89,6 +92,10 @@ class CallDataError(Exception):
 
 class NoOpenPeriod(CallDataError):
     """The account has no open billing period (its plan ended): the attempt cannot be counted."""
+
+
+class SeatDeactivated(CallDataError):
+    """The attempt was made after its seat was deactivated: it is not counted."""
 
 
 class RetryLater(CallDataError):
@@ -183,8 +190,9 @@ def record_attempt(
     deliveries race (the unique constraint decides, inside a savepoint). A new attempt updates
     its lead's summary and the counters as the module docstring describes. Raises `ValueError`
     for a naive `attempted_at`; `CallDataError` for a negative duration, a lead of another seat,
-    or an event id another account already used; `NoOpenPeriod` when the account has no open
-    period; `RetryLater` for an attempt after the open period's end.
+    or an event id another account already used; `SeatDeactivated` for an attempt made after its
+    seat was deactivated; `NoOpenPeriod` when the account has no open period; `RetryLater` for an
+    attempt after the open period's end.
     """
     attempted_at = as_utc(attempted_at)
     if duration_seconds < 0:
@@ -195,6 +203,10 @@ def record_attempt(
         existing = _attempt_by_event_id(event_id)
         if existing is not None:
             return existing, False
+        if not worked_at(seat.deactivated_at, attempted_at):
+            raise SeatDeactivated(
+                f"event {event_id}: {deactivated_message(seat.reference, seat.deactivated_at)}"
+            )
         period, late = _landing_period(attempted_at)
         lead = _locked_lead(lead.id)
         first_of_its_kind = disposition in _OUTCOME_COUNTERS and not _lead_had(lead.id, disposition)
@@ -236,6 +248,21 @@ def record_attempt(
             lead.closed = True
         db.session.flush()
     return attempt, True
+
+
+def worked_at(deactivated_at: datetime | None, attempted_at: datetime) -> bool:
+    """Whether a seat deactivated at `deactivated_at` (None: it is not) was worked at
+    `attempted_at`."""
+    return deactivated_at is None or attempted_at < as_utc(deactivated_at)
+
+
+def deactivated_message(reference: str, deactivated_at: datetime | None) -> str:
+    """Why an attempt on a deactivated seat is refused."""
+    since = f" since {as_utc(deactivated_at):%Y-%m-%d %H:%M} UTC" if deactivated_at else ""
+    return (
+        f"seat {reference} is deactivated{since}: the ISA team does not work its leads, so "
+        "attempts made after that are not accepted"
+    )
 
 
 def recompute_counters(account_id: int) -> list[Drift]:

@@ -84,7 +84,8 @@ class Seat(TenantScoped, Base):
     last_lead_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set while the account has the seat deactivated: it stays on the plan, but the ISA team
-    # stops working its new leads. Not "active" (DESIGN's active/idle is about recent leads).
+    # stops calling its leads (attempts made after it are refused). Not "active" (DESIGN's
+    # active/idle is about recent leads).
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     primary: Mapped[Person] = relationship(foreign_keys=[primary_person_id])

@@ -54,16 +54,19 @@ TIMEZONE = "America/Denver"
 
 @pytest.fixture
 def closed_twice() -> tuple[Account, list[Seat], list[BillingPeriod], datetime]:
-    """An account whose M1 and M2 are closed and M3 is open, its two seats and periods, and a
-    fixed "now" (the examples must draw from the same ranges every time)."""
+    """An account whose M1 and M2 are closed and M3 is open, its three seats (the third
+    deactivated five days ago) and periods, and a fixed "now" (the examples must draw from the
+    same ranges every time)."""
     start = (utcnow() - timedelta(days=70)).astimezone(ZoneInfo(TIMEZONE)).date()
-    account = factories.subscribed_account(kind="agency", seats=2, start=start, timezone=TIMEZONE)
+    account = factories.subscribed_account(kind="agency", seats=3, start=start, timezone=TIMEZONE)
     for month in (1, 2):
         period = _periods(account)[month - 1]
         db.session.commit()  # the close runs in a transaction of its own (here: a savepoint)
         assert close_periods([period.id], period.ends_at + timedelta(hours=3), "test").closed
     with tenant_context(account.id):
         seats = list(db.session.scalars(sa.select(Seat).order_by(Seat.id)))
+    seats[2].deactivated_at = utcnow() - timedelta(days=5)
+    db.session.commit()
     return account, seats, _periods(account), utcnow()
 
 
@@ -204,14 +207,18 @@ def _run(
 # -- any mix of attempts ------------------------------------------------------------------------
 
 
-def _moments(periods: list[BillingPeriod], now: datetime) -> st.SearchStrategy[datetime]:
+def _moments(
+    periods: list[BillingPeriod], seats: list[Seat], now: datetime
+) -> st.SearchStrategy[datetime]:
     earliest = periods[0].starts_at - timedelta(days=2)
     zone = ZoneInfo(TIMEZONE)
-    # Period edges and a local midnight, where off-by-one bucketing would show.
+    # Period edges, deactivations and a local midnight, where an off-by-one would show.
+    ends = [(period.starts_at, period.ends_at) for period in periods]
+    ends.append(tuple(seat.deactivated_at for seat in seats if seat.deactivated_at))
     edges = [
         moment + timedelta(seconds=shift)
-        for period in periods
-        for moment in (period.starts_at, period.ends_at)
+        for pair in ends
+        for moment in pair
         for shift in (-1, 0)
         if moment + timedelta(seconds=shift) <= now
     ] + [
@@ -242,8 +249,9 @@ def test_a_batch_records_what_the_attempts_one_at_a_time_record(
         st.lists(
             st.tuples(
                 st.integers(0, 5),  # which lead
-                st.sampled_from([0, 0, 0, 1, 1, 1, 2]),  # which seat; 2: an unknown one
-                _moments(periods, now),
+                # Which seat; 2: a deactivated one, 3: an unknown one.
+                st.sampled_from([0, 0, 0, 1, 1, 2, 2, 3]),
+                _moments(periods, seats, now),
                 st.sampled_from(list(Disposition)),
                 st.booleans(),  # repeat the previous event id
                 st.sampled_from([True, True, False]),  # send the lead's details
@@ -255,7 +263,7 @@ def test_a_batch_records_what_the_attempts_one_at_a_time_record(
     )
     items: list[AttemptItem] = []
     for n, (lead, seat, moment, disposition, repeat, details) in enumerate(steps):
-        reference = seats[seat].reference if seat < 2 else "ST-UNKNOWN"
+        reference = seats[seat].reference if seat < len(seats) else "ST-UNKNOWN"
         event_id = items[-1].event_id if repeat and items else f"eq{run}-{n}"
         items.append(
             AttemptItem(
@@ -308,7 +316,10 @@ def test_a_lead_batch_records_what_the_leads_one_at_a_time_record(
     account, seats, periods, now = closed_twice
     steps = data.draw(
         st.lists(
-            st.tuples(st.integers(0, 5), st.sampled_from([0, 1, 2]), _moments(periods, now)),
+            # Which seat; 2: a deactivated one (it still takes leads), 3: an unknown one.
+            st.tuples(
+                st.integers(0, 5), st.sampled_from([0, 1, 2, 3]), _moments(periods, seats, now)
+            ),
             min_size=1,
             max_size=20,
         ),
@@ -316,7 +327,7 @@ def test_a_lead_batch_records_what_the_leads_one_at_a_time_record(
     )
     items = [
         LeadItem(
-            seats[seat].reference if seat < 2 else "ST-UNKNOWN",
+            seats[seat].reference if seat < len(seats) else "ST-UNKNOWN",
             f"Z{lead}",
             LeadDetails(f"Lead {lead}", "+14155552671", "", "Zillow", moment),
         )

@@ -36,6 +36,7 @@ from app.models import (
     UsageDay,
     utcnow,
 )
+from app.seats.operations import deactivate_seat
 from app.tenancy import tenant_context
 from tests import factories
 from tests.live import live_app, serve
@@ -562,6 +563,35 @@ def test_an_account_without_an_open_period_takes_no_attempts(api: Api) -> None:
     assert errors_of(answer) == [
         ("seat", f"the account of seat {seat.reference} has no open billing period")
     ]
+
+
+def test_a_deactivated_seat_takes_the_attempts_made_before_and_refuses_later_ones(
+    api: Api,
+) -> None:
+    account = _account()
+    seat = _seats(account)[0]
+    with tenant_context(account.id):
+        deactivate_seat(account, seat)
+    db.session.commit()
+    since = seat.deactivated_at
+    assert since is not None
+    before = attempt(seat, attempted_at=_iso(since - timedelta(minutes=30)))
+    after = attempt(seat, attempted_at=_iso(since + timedelta(seconds=1)))
+
+    answer = api.attempts(before, after)
+
+    assert [result["status"] for result in answer["results"]] == ["created", "error"]
+    assert errors_of(answer, 1) == [
+        (
+            "seat",
+            f"seat {seat.reference} is deactivated since {since:%Y-%m-%d %H:%M} UTC: the ISA "
+            "team does not work its leads, so attempts made after that are not accepted",
+        )
+    ]
+    assert usage(account, seat)["leads_called"] == 1
+    with tenant_context(account.id):
+        stored = db.session.scalars(sa.select(CallAttempt.event_id)).all()
+    assert stored == [before["event_id"]]
 
 
 # -- the envelope -------------------------------------------------------------------------------

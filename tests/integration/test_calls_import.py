@@ -223,6 +223,30 @@ def test_a_row_the_ingestion_refuses_is_reported_and_leaves_nothing_behind(
         assert _stored() == before  # not even the row's lead
 
 
+@pytest.mark.usefixtures("brokerage")
+def test_a_row_called_after_its_seat_was_deactivated_is_refused(agency: Account) -> None:
+    seat = _seats(agency)[0]
+    seat.deactivated_at = datetime(2025, 2, 3, 14, 2, tzinfo=UTC)  # 09:02 in New York
+    db.session.commit()
+    earlier = GOOD_ROW.replace("EV-9", "EV-8").replace("T09:04:00", "T09:01:59")
+    before = _stored()
+
+    result = _import(False, HEADER + earlier + GOOD_ROW)
+
+    assert result.bad_rows == [
+        BadRow(
+            3,
+            (
+                "event EV-9: seat ST-IMPA01 is deactivated since 2025-02-03 14:02 UTC: the ISA "
+                "team does not work its leads, so attempts made after that are not accepted",
+            ),
+            "ST-IMPA01",
+        )
+    ]
+    after = _stored()
+    assert (after["Lead"], after["CallAttempt"]) == (before["Lead"] + 1, before["CallAttempt"] + 1)
+
+
 def _seats(account: Account) -> list[Seat]:
     with tenant_context(account.id):
         return list(db.session.scalars(sa.select(Seat).order_by(Seat.id)))
