@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import machine  # noqa: E402  (the project's root is on the path from here)
+
 PASSWORD = "bench-password-1"
 DISPOSITIONS = [
     ("voicemail_no_answer", 50, False),
@@ -270,6 +273,7 @@ def main() -> int:
             f"built {args.seats} seats, {args.leads} called leads in "
             f"{time.perf_counter() - started:.0f} s"
         )
+    print(machine.describe(args.database_url))
     server, base = start_gunicorn("bench.dashboard_app:app", args.workers)
     try:
         cookie = login(base)

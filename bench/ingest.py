@@ -47,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import machine  # noqa: E402  (the project's root is on the path from here)
+
 DISPOSITIONS = [
     "live_transfer",
     "booked_appointment",
@@ -478,6 +480,7 @@ def main() -> int:
         f"{args.warmup:.0f} s of warm-up; {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at the start (other work on the machine shows here)"
     )
+    print(machine.describe(args.database_url))
 
     port = free_port()
     server = Server(
