@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,7 +51,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_writing: ContextVar[bool] = ContextVar("writing", default=False)
+
+
+@contextmanager
+def writing_transaction() -> Iterator[None]:
+    """Transactions begun in the block are going to write. On SQLite they take the write lock
+    at BEGIN (IMMEDIATE), waiting their turn behind another writer: a transaction that read
+    first and then found the lock taken could only fail, its snapshot out of date once the
+    other writer commits. PostgreSQL needs nothing of the kind."""
+    token = _writing.set(True)
+    try:
+        yield
+    finally:
+        _writing.reset(token)
+
+
 @sa.event.listens_for(sa.Engine, "begin")
 def _sqlite_begin(conn: sa.Connection) -> None:
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")

@@ -18,7 +18,7 @@ from app.api.errors import ApiError
 from app.api.schemas import MAX_ITEMS, ItemT, Parsed
 from app.calls.batch import ItemOutcome, ItemStatus
 from app.calls.rejections import Refusal, record_refusals
-from app.extensions import db
+from app.extensions import db, writing_transaction
 from app.models import utcnow
 
 T = TypeVar("T")
@@ -111,10 +111,13 @@ def _describe(outcome: ItemOutcome) -> str:
 
 def in_transaction(work: Callable[[], T]) -> T:
     """Run `work` and commit; when the database refuses the transaction because of others
-    (a deadlock on PostgreSQL, a busy file on SQLite), roll back and run it again."""
+    (a deadlock on PostgreSQL, a busy file on SQLite), roll back and run it again. On SQLite a
+    transaction `work` begins waits for the write lock at its start (`writing_transaction`); one
+    already begun by the request's reads goes on as it is, and its retries wait."""
     for attempt in range(1, _RETRIES + 1):
         try:
-            result = work()
+            with writing_transaction():
+                result = work()
             db.session.commit()
             return result
         except OperationalError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.api.auth import create_api_key
+from app.api.ingest import in_transaction
 from app.billing_portal.closing import close_periods
 from app.billing_portal.operations import cancel
 from app.calls.operations import USAGE_FIELDS, recompute_counters
@@ -38,7 +40,7 @@ from app.models import (
 )
 from app.seats.operations import deactivate_seat
 from app.tenancy import tenant_context
-from tests import factories
+from tests import environment, factories
 from tests.live import live_app, serve
 
 _numbers = itertools.count(1)
@@ -883,3 +885,42 @@ def test_times_are_stored_in_utc_whatever_their_offset(api: Api, agency: Account
 
     assert statuses(answer) == ["created"]
     assert stored_attempts(agency)[0].attempted_at == moment.astimezone(UTC)
+
+
+@pytest.mark.live
+@pytest.mark.skipif(environment.is_postgres(), reason="SQLite's write lock")
+def test_on_sqlite_a_batch_waits_for_another_writer_instead_of_failing_and_running_again() -> None:
+    with live_app("api_sqlite_writer") as app, app.app_context():
+        account = _account()
+        account_id, seat_id = account.id, _seats(account)[0].id
+        db.session.commit()  # no transaction is open when the batch starts
+        other = sqlite3.connect(
+            environment.sqlite_path(app.config["LIVE_DATABASE_URL"]), check_same_thread=False
+        )
+        other.isolation_level = None
+        other.execute("BEGIN IMMEDIATE")  # another writer: holds the lock for half a second
+        other.execute("UPDATE seats SET client_label = 'Held' WHERE id = ?", (seat_id,))
+        release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+        runs: list[int] = []
+
+        def record() -> int:
+            runs.append(1)
+            # A read, then a write: begun as a plain (deferred) transaction, the write would
+            # find the snapshot out of date after the other writer commits, fail, and run again.
+            db.session.execute(sa.select(Seat.last_lead_at).where(Seat.id == seat_id)).all()
+            return db.session.execute(
+                sa.update(Seat).where(Seat.id == seat_id).values(client_label="Recorded")
+            ).rowcount
+
+        release.start()
+        try:
+            with tenant_context(account_id):
+                assert in_transaction(record) == 1
+        finally:
+            release.join()
+            other.close()
+
+        assert len(runs) == 1
+        with tenant_context(account_id):
+            label = db.session.scalar(sa.select(Seat.client_label).where(Seat.id == seat_id))
+        assert label == "Recorded"
