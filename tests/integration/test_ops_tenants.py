@@ -85,7 +85,10 @@ def test_the_list_shows_plan_seats_usage_overage_and_status(
     assert "$60.00 6 leads" in row  # 6 over at $10
     assert "Over plan" in row
     assert other_account.name in page
-    assert datetime.now(UTC).strftime("%-d %b %Y") in row  # last activity, from the seats
+    with tenant_context(busy.id):
+        latest = db.session.scalar(sa.select(sa.func.max(Seat.last_lead_at)))
+    assert latest is not None
+    assert f"{latest:%-d %b %Y, %H:%M} UTC" in row  # last activity: the seats' latest lead
 
 
 def test_the_search_matches_name_or_owner_email_and_htmx_gets_the_results_only(
