@@ -93,7 +93,7 @@ class Seat(TenantScoped, Base):
 
     @property
     def is_worked(self) -> bool:
-        """Whether the ISA team works this seat's new leads: valid on the plan, not deactivated."""
+        """Whether the ISA team calls this seat's leads: valid on the plan, not deactivated."""
         return self.status is SeatStatus.VALID and self.deactivated_at is None
 
     @property

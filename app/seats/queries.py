@@ -32,7 +32,7 @@ SEATS_PER_PAGE = 50
 
 class SeatState(enum.StrEnum):
     """What a seat's row says about it. Active and idle seats are both worked (DESIGN §1);
-    a deactivated seat stays on the plan but its new leads are not worked."""
+    a deactivated seat stays on the plan but its leads are not called."""
 
     ACTIVE = "active"
     IDLE = "idle"
@@ -58,7 +58,7 @@ class SeatState(enum.StrEnum):
         return {
             "active": "Leads in the last 14 days",
             "idle": "No leads in 14 days",
-            "deactivated": "New leads not worked",
+            "deactivated": "Leads not called",
             "expired": "The plan ended",
         }[self.value]
 
@@ -67,7 +67,8 @@ class SeatState(enum.StrEnum):
         return {
             "active": "Sent leads in the last 14 days; the ISA team works them.",
             "idle": "No leads in the last 14 days, or none yet; new leads are worked as they come.",
-            "deactivated": "On the plan, but the ISA team does not work its new leads.",
+            "deactivated": "On the plan, but the ISA team does not call its leads; no call is "
+            "counted until it is reactivated.",
             "expired": "The account's plan ended; the seat is no longer valid.",
         }[self.value]
 

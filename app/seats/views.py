@@ -272,7 +272,7 @@ def deactivate(seat_id: int) -> Response | BaseResponse:
         return _seat_refused(seat, refusal)
     db.session.commit()
     return _seat_changed(
-        seat, "Seat deactivated. Its new leads are not worked until you reactivate it."
+        seat, "Seat deactivated. Its leads are not called until you reactivate it."
     )
 
 
