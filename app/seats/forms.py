@@ -327,8 +327,8 @@ class NewPrimaryForm(NewSeatForm):
     deactivate_old = BooleanField(
         "Deactivate the old seat once the new one is added",
         default=True,
-        description="It stays on the plan and can be reactivated; the ISA team stops working "
-        "its new leads.",
+        description="It stays on the plan and can be reactivated; the ISA team stops calling its "
+        "leads, and no call is counted meanwhile.",
     )
 
 

@@ -565,6 +565,7 @@ def test_a_new_primary_starts_a_new_seat_prefilled_from_the_old_one(
     assert 'value="Drew Patel"' in form_page  # the Backup comes along
     assert re.search(r'<input[^>]*id="primary-name"[^>]*value=""', form_page)
     assert "Deactivate " + old.reference in form_page
+    assert form_page.count("It stays on the plan and can be reactivated") == 1  # said once
 
     posted = with_backup(
         **{
