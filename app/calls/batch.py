@@ -45,8 +45,7 @@ from app.calls.operations import (
     USAGE_FIELDS,
     NoOpenPeriod,
     RetryLater,
-    deactivated_message,
-    worked_at,
+    deactivated_refusal,
 )
 from app.extensions import db
 from app.models import (
@@ -270,9 +269,9 @@ def _check_attempts(
         if item.event_id in firsts:
             checked.repeats[index] = firsts[item.event_id]
             continue
-        if not worked_at(seat.deactivated_at, item.attempted_at):
-            message = deactivated_message(seat.reference, seat.deactivated_at)
-            checked.outcomes[index] = _refused(FieldError("seat", message))
+        refusal = deactivated_refusal(seat.reference, seat.deactivated_at, item.attempted_at)
+        if refusal is not None:
+            checked.outcomes[index] = _refused(FieldError("seat", refusal))
             continue
         key = (seat.id, item.lead_external_id)
         planned, errors = _plan_attempt(index, item, seat, key, accounts[seat.account_id])

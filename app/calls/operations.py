@@ -203,10 +203,9 @@ def record_attempt(
         existing = _attempt_by_event_id(event_id)
         if existing is not None:
             return existing, False
-        if not worked_at(seat.deactivated_at, attempted_at):
-            raise SeatDeactivated(
-                f"event {event_id}: {deactivated_message(seat.reference, seat.deactivated_at)}"
-            )
+        refusal = deactivated_refusal(seat.reference, seat.deactivated_at, attempted_at)
+        if refusal is not None:
+            raise SeatDeactivated(f"event {event_id}: {refusal}")
         period, late = _landing_period(attempted_at)
         lead = _locked_lead(lead.id)
         first_of_its_kind = disposition in _OUTCOME_COUNTERS and not _lead_had(lead.id, disposition)
@@ -250,18 +249,16 @@ def record_attempt(
     return attempt, True
 
 
-def worked_at(deactivated_at: datetime | None, attempted_at: datetime) -> bool:
-    """Whether a seat deactivated at `deactivated_at` (None: it is not) was worked at
-    `attempted_at`."""
-    return deactivated_at is None or attempted_at < as_utc(deactivated_at)
-
-
-def deactivated_message(reference: str, deactivated_at: datetime | None) -> str:
-    """Why an attempt on a deactivated seat is refused."""
-    since = f" since {as_utc(deactivated_at):%Y-%m-%d %H:%M} UTC" if deactivated_at else ""
+def deactivated_refusal(
+    reference: str, deactivated_at: datetime | None, attempted_at: datetime
+) -> str | None:
+    """Why an attempt at `attempted_at` on a seat deactivated at `deactivated_at` is refused;
+    None when the seat was worked then (never deactivated, or deactivated later)."""
+    if deactivated_at is None or attempted_at < as_utc(deactivated_at):
+        return None
     return (
-        f"seat {reference} is deactivated{since}: the ISA team does not work its leads, so "
-        "attempts made after that are not accepted"
+        f"seat {reference} is deactivated since {as_utc(deactivated_at):%Y-%m-%d %H:%M} UTC: "
+        "the ISA team does not work its leads, so attempts made after that are not accepted"
     )
 
 
