@@ -28,15 +28,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     INSTANCE_DIR.mkdir(exist_ok=True)
-    # The unchanged-poll middleware's engine: the same database, no ping before each use (a
-    # poll that meets a dropped connection leaves the answer to the view, whose engine pings),
-    # and no transactions: its one statement needs none, and a rollback would make the driver
-    # forget the statement it has prepared.
+    # The unchanged-poll middleware's engine: the same database, never pinged (a poll that
+    # meets a dropped connection leaves the answer to the view, whose connections are pinged
+    # after idling), and no transactions: its one statement needs none, and a rollback would
+    # make the driver forget the statement it has prepared.
     app.config["SQLALCHEMY_BINDS"] = {
         "polls": {
             "url": app.config["SQLALCHEMY_DATABASE_URI"],
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "pool_pre_ping": False,
             "isolation_level": "AUTOCOMMIT",
             "pool_reset_on_return": None,
         }

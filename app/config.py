@@ -110,7 +110,8 @@ def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         # Web, worker and scheduler share the file: wait for a lock instead of failing at once.
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+    # Dropped connections are found by a ping after idling (`ping_when_idle`), not at every use.
+    return {}
 
 
 def limiter_storage(redis_url: str | None) -> str:

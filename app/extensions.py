@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -71,3 +72,36 @@ def writing_transaction() -> Iterator[None]:
 def _sqlite_begin(conn: sa.Connection) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
+
+
+# A pooled connection unused for longer than this is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkin")
+def _note_return(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["returned_at"] = time.monotonic()
+
+
+@sa.event.listens_for(sa.Engine, "engine_connect")
+def _ping_after_idle(connection: sa.Connection) -> None:
+    """Ping a pooled connection before use only when it sat unused for a while.
+
+    A database restart or an idle timeout drops connections while they wait in the pool, and
+    a ping before use finds them. SQLAlchemy's `pool_pre_ping` pings at every checkout: a
+    round trip per request, as costly as a small query, while under load a connection comes
+    back into use within milliseconds. A connection that fails in that short time fails its
+    request, and SQLAlchemy then replaces every connection in the pool."""
+    if connection.dialect.name == "sqlite":  # a file: nothing to drop
+        return
+    pooled = connection.connection
+    returned_at = pooled.info.get("returned_at")
+    if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+        return
+    if pooled.dbapi_connection is None:  # already invalidated: the next use reconnects
+        return
+    try:
+        connection.dialect.do_ping(pooled.dbapi_connection)
+    except connection.dialect.loaded_dbapi.Error:
+        connection.invalidate()  # the next use takes a new connection

@@ -11,6 +11,7 @@ worker's last heartbeat (production: 90 s) and a waiting report is swept after 2
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -32,6 +33,7 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
+from app import extensions
 from app.api.auth import create_api_key
 from app.billing_portal.closing import close_periods, due_period_ids
 from app.billing_portal.jobs import close_due_periods
@@ -487,3 +489,38 @@ def test_one_batch_sent_concurrently_and_again_after_dropped_connections_counts_
             assert sum(row.leads_called for row in usage) == 8
             assert sum(row.attempts for row in usage) == 24
             assert recompute_counters(account_id) == []  # the counters match a recount
+
+
+@pytest.mark.skipif(not environment.is_postgres(), reason="drops PostgreSQL connections")
+def test_a_connection_dropped_while_idle_is_replaced_before_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database restart drops the pooled connections. One that idled past the threshold is
+    pinged, found dead and replaced before its request uses it. One handed out again at once
+    is not pinged (that is the round trip saved under load): its request fails, and the pool
+    replaces every connection, so the next request works."""
+    url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    engine, killer = sa.create_engine(url), sa.create_engine(url)
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 0.3)
+
+    def backend() -> int:
+        with engine.connect() as connection:
+            return int(connection.scalar(sa.text("SELECT pg_backend_pid()")))
+
+    def drop(pid: int) -> None:
+        with killer.connect() as connection:
+            connection.scalar(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+
+    try:
+        first = backend()
+        drop(first)
+        time.sleep(0.4)
+        second = backend()  # pinged after idling: a new connection, and no error
+        assert second != first
+        drop(second)
+        with pytest.raises(sa.exc.OperationalError):
+            backend()  # at once: no ping, the dead connection is used
+        assert backend() not in (first, second)
+    finally:
+        engine.dispose()
+        killer.dispose()
