@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -107,7 +108,15 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
                 "or, for operators and jobs, unscoped()"
             )
         return
-    state.statement = state.statement.options(
+    state.statement = _scoped(state.statement, account_id)
+
+
+@lru_cache(maxsize=1024)
+def _scoped(statement: Any, account_id: int) -> Any:
+    """`statement` limited to one account. Remembered, so that a statement built once (the
+    pages' hot queries are) is not copied and its cache key not worked out again at each
+    execution; a statement built anew for each call only passes through."""
+    return statement.options(
         with_loader_criteria(
             TenantScoped,
             lambda cls: cls.account_id == account_id,
