@@ -60,7 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.seats import bp as seats_bp
     from app.security import init_security
     from app.usage import bp as usage_bp
+    from app.web import forget_user_memberships, read_in_autocommit
 
+    app.before_request(read_in_autocommit)
+    app.teardown_request(forget_user_memberships)
     for blueprint in (auth_bp, usage_bp, seats_bp, billing_bp, ops_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(onboarding_bp)
@@ -78,11 +81,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_login(app: Flask) -> None:
-    from app.auth.views import load_user
-    from app.web import login_required_response
+    from app.web import login_required_response, signed_in_user
 
     login_manager.init_app(app)
-    login_manager.user_loader(load_user)
+    login_manager.user_loader(lambda user_id: signed_in_user(int(user_id)))
     login_manager.unauthorized_handler(login_required_response)
     # "basic", not "strong": brokers on phones change networks (and IPs) all day.
     login_manager.session_protection = "basic"

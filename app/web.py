@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
+from functools import cache, wraps
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -116,19 +116,32 @@ def requires(permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R
     return decorator
 
 
+# The views marked with `reads_only`.
+_READ_ONLY_VIEWS: set[Callable[..., Any]] = set()
+
+
 def reads_only(view: Callable[P, R]) -> Callable[P, R]:
-    """Mark a view that writes nothing: its transaction, the request's reads included, ends
-    with a COMMIT once the response is made. Ending it with the usual ROLLBACK would make
-    psycopg forget the statements it prepared on the connection, so that PostgreSQL parses and
-    plans every query of the next request again; a COMMIT keeps them."""
+    """Mark a view that writes nothing. On PostgreSQL its request, the reads of its
+    `before_request` hooks included, runs on a connection in autocommit (`read_in_autocommit`):
+    no BEGIN and no COMMIT or ROLLBACK round trip, and psycopg keeps the statements it
+    prepared (a ROLLBACK makes it forget them, so PostgreSQL would parse and plan every query
+    of the next request again)."""
+    _READ_ONLY_VIEWS.add(view)
+    return view
 
-    @wraps(view)
-    def committed(*args: P.args, **kwargs: P.kwargs) -> R:
-        response = view(*args, **kwargs)
-        db.session.commit()
-        return response
 
-    return committed
+def read_in_autocommit() -> None:
+    """`before_request`: a `reads_only` view's session reads in autocommit. Each query then
+    sees the data as of its own start, which is all a page of reads needs.
+
+    Only a session of its own, on the engine: one joined to a connection already in a
+    transaction (the tests' rolled-back one) goes on in that transaction."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view not in _READ_ONLY_VIEWS or db.session().in_transaction():
+        return
+    bind = db.session.get_bind()
+    if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Blueprint:
@@ -149,8 +162,8 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Bluep
     def _resolve_tenant() -> BaseResponse | None:
         if not current_user.is_authenticated:
             return login_required_response()
-        g.user_memberships = user_memberships(current_user)
-        found = next((row for row in g.user_memberships if row[0].slug == g.account_slug), None)
+        memberships = user_memberships(current_user)
+        found = next((row for row in memberships if row[0].slug == g.account_slug), None)
         if found is None:  # no such account, or the user is not a member of it
             abort(404)
         g.account, g.membership = found
@@ -159,7 +172,6 @@ def tenant_blueprint(name: str, import_name: str, url_prefix: str = "") -> Bluep
 
     @bp.teardown_request
     def _leave_tenant(_exc: BaseException | None) -> None:
-        g.pop("user_memberships", None)
         token = g.pop("tenant_token", None)
         if token is not None:
             leave_tenant(token)
@@ -221,24 +233,57 @@ def _ops_nav() -> list[NavItem]:
     ]
 
 
+def signed_in_user(user_id: int) -> User | None:
+    """Flask-Login's user loader: the user, if active, read in one query with every account
+    they belong to (`user_memberships` then needs no query of its own).
+
+    A deactivated user's existing session ends at their next request, not when it expires."""
+    rows = _user_rows(user_id)
+    user: User | None = rows[0][0] if rows else None
+    if user is None or not user.is_active:
+        return None
+    g.user_memberships = (user_id, [(account, member) for _, account, member in rows if member])
+    return user
+
+
 def user_memberships(user: User) -> list[tuple[Account, Membership]]:
-    """Every account the user belongs to with the membership, by name (reads across
-    tenants): a tenant page finds its own among them, and the switcher lists them."""
+    """Every account the user belongs to with the membership, by name: a tenant page finds
+    its own among them, and the switcher lists them."""
+    loaded = g.get("user_memberships")
+    if loaded is None or loaded[0] != user.id:
+        rows = _user_rows(user.id)
+        loaded = g.user_memberships = (user.id, [(a, member) for _, a, member in rows if member])
+    return list(loaded[1])
+
+
+def _user_rows(user_id: int) -> list[Any]:
+    """The user with each of their accounts and memberships, by account name (reads across
+    tenants); one row with no account for a user who belongs to none."""
     with unscoped():
-        rows = db.session.execute(
-            sa.select(Account, Membership)
-            .join(Membership, Membership.account_id == Account.id)
-            .where(Membership.user_id == user.id)
-            .order_by(Account.name, Account.id)
-        )
-        return [(account, membership) for account, membership in rows]
+        return list(db.session.execute(_user_rows_statement(), {"user_id": user_id}))
+
+
+@cache
+def _user_rows_statement() -> sa.Select[User, Account, Membership]:
+    """`_user_rows`' statement, built once (its cache key then is worked out once)."""
+    return (
+        sa.select(User, Account, Membership)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Account, Account.id == Membership.account_id)
+        .where(User.id == sa.bindparam("user_id"))
+        .order_by(Account.name, Account.id)
+    )
+
+
+def forget_user_memberships(_exc: BaseException | None) -> None:
+    """`teardown_request`: the memberships read with the user are the request's only (tests
+    run requests inside one application context, whose `g` outlives each of them)."""
+    g.pop("user_memberships", None)
 
 
 def user_account_choices(user: User) -> list[AccountChoice]:
-    """Every account the user belongs to, for the switcher (a tenant page's were read when
-    its account was)."""
+    """Every account the user belongs to, for the switcher."""
     current_id = g.account.id if g.get("account") is not None else None
-    memberships = g.get("user_memberships") or user_memberships(user)
     return [
         AccountChoice(
             name=account.name,
@@ -247,7 +292,7 @@ def user_account_choices(user: User) -> list[AccountChoice]:
             kind_label=account.kind.label,
             current=account.id == current_id,
         )
-        for account, membership in memberships
+        for account, membership in user_memberships(user)
     ]
 
 

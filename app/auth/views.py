@@ -114,9 +114,3 @@ def reset_request() -> Response | str:
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str) -> Response | str:
     return _set_password_page(token, "reset", "Choose a new password")
-
-
-def load_user(user_id: str) -> User | None:
-    # A deactivated user's existing session ends at their next request, not when it expires.
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None

@@ -206,13 +206,13 @@ def poll_tag(client: FlaskClient, url: str) -> str:
 
 
 @pytest.mark.live
-def test_an_unchanged_poll_never_reaches_the_view_and_a_page_reads_three_times_at_most(
+def test_an_unchanged_poll_never_reaches_the_view_and_a_page_reads_twice(
     polling: Polling,
 ) -> None:
     """An idle tab's poll is answered ahead of the app, by one statement on the driver's
-    cursor (see the next test); the full page reads the signed-in user and the user's accounts
-    (the switcher's list, which holds this account and the membership), then the period with
-    its version."""
+    cursor (see the next test); the full page reads the signed-in user with the user's
+    accounts (the switcher's list, which holds this account and the membership), then the
+    period with its version."""
     client, auth, busy_account = polling.client, polling.auth, polling.busy_account
     viewer = member(busy_account, Role.VIEWER)
     db.session.commit()
@@ -227,12 +227,42 @@ def test_an_unchanged_poll_never_reaches_the_view_and_a_page_reads_three_times_a
     assert seen == []
     with statements() as seen:
         assert client.get(url).status_code == 200
-    selects = [sql for sql in seen if sql.lstrip().startswith("select")]
-    # (The signed-in user may already be in this test's session: no query for it then.)
-    selects = [sql for sql in selects if not sql.startswith("select users.")]
-    assert len(selects) == 2, selects
-    assert "from accounts join memberships" in selects[0]
-    assert "seat_usage" in selects[1]
+    assert len(seen) == 2, seen
+    assert "from users left outer join memberships" in seen[0]
+    assert "seat_usage" in seen[1]
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not environment.is_postgres(), reason="autocommit reads are PostgreSQL's")
+def test_a_page_of_reads_runs_in_autocommit_and_a_page_that_may_write_in_a_transaction() -> None:
+    """The dashboard writes nothing: its reads go without BEGIN and COMMIT round trips. Pages
+    not marked so keep their transaction. (Each request in an application context of its
+    own, as served.)"""
+    with live_app("dashboard_autocommit") as app:
+        with app.app_context():
+            account = make_busy_account()
+            owner = member(account, Role.OWNER)
+            db.session.commit()
+            slug, engine = account.slug, db.engine
+            client = app.test_client()
+            Auth(client).login(owner)
+        modes: list[bool] = []
+
+        def note(conn: sa.Connection, *_args: object) -> None:
+            modes.append(conn.connection.dbapi_connection.autocommit)  # type: ignore[union-attr]
+
+        sa.event.listen(engine, "before_cursor_execute", note)
+        try:
+            assert client.get(f"/a/{slug}/").status_code == 200
+            in_autocommit, modes[:] = list(modes), []
+            assert client.get(f"/a/{slug}/seats/").status_code == 200
+            in_transaction = list(modes)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", note)
+    assert in_autocommit, "the dashboard ran no query"
+    assert all(in_autocommit), in_autocommit
+    assert in_transaction, "the seats page ran no query"
+    assert not any(in_transaction), in_transaction
 
 
 @pytest.mark.live

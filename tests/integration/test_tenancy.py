@@ -46,7 +46,7 @@ APPROVED_UNSCOPED: dict[str, tuple[int, str]] = {
         "period and its version in one Core statement, filtered by the account in the URL, "
         "before any tenant is set, on a connection out of any transaction",
     ),
-    "app/web.py:user_memberships": (
+    "app/web.py:_user_rows": (
         1,
         "a tenant page finds its account among the user's memberships, and the account "
         "switcher lists them all",
