@@ -361,7 +361,7 @@ def start_gunicorn(
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
         "--workers", str(args.workers),
-        "--worker-class", "gthread",
+        "--worker-class", args.worker_class,
         "--threads", str(args.threads),
         "--bind", f"127.0.0.1:{port}",
         "--chdir", str(ROOT / "bench") if app_spec.startswith("naive") else str(ROOT),
@@ -430,6 +430,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
     parser.add_argument(
         "--threads",
         type=int,
@@ -476,7 +477,7 @@ def main() -> int:
     print(
         f"{args.accounts} accounts, {len(references)} seats, {args.history:,} attempts before; "
         f"gunicorn {args.workers} workers x "
-        f"{args.threads} threads (gthread); {args.seconds:.0f} s per phase after "
+        f"{args.threads} threads ({args.worker_class}); {args.seconds:.0f} s per phase after "
         f"{args.warmup:.0f} s of warm-up; {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at the start (other work on the machine shows here)"
     )
