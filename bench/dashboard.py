@@ -234,7 +234,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seats", type=int, default=1000)
     parser.add_argument("--leads", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="gunicorn sync workers (one per core: with 4 on this 2-core machine each request "
+        "cost a third more CPU and the p95s were ~50%% higher, bench/RESULTS.md)",
+    )
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/seatwise_bench_dash"
     )

@@ -1,6 +1,6 @@
 """Benchmark: the dialer API ingesting call attempts over HTTP, against a naive baseline.
 
-    .venv/bin/python bench/ingest.py [--seconds 20] [--workers 4] [--threads 1] [--clients 4]
+    .venv/bin/python bench/ingest.py [--seconds 20] [--workers 2] [--threads 1] [--clients 4]
 
 On a scratch PostgreSQL database (dropped and rebuilt: seatwise_bench_ingest) it creates
 accounts with seats through the real operations and an API key, posts `--history` attempts in
@@ -429,7 +429,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="gunicorn worker processes (one per core: fewer batches in flight wait less for "
+        "each other's counter rows and for the cores, bench/RESULTS.md)",
+    )
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
     parser.add_argument(
         "--threads",
