@@ -107,7 +107,9 @@ class CallAttempt(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
-    seat_id: Mapped[int] = mapped_column(sa.ForeignKey("seats.id", ondelete="CASCADE"), index=True)
+    # Not indexed, nor is `period_id`: no query reads attempts by seat or by period, and an
+    # index costs every insert (migration 0006).
+    seat_id: Mapped[int] = mapped_column(sa.ForeignKey("seats.id", ondelete="CASCADE"))
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id", ondelete="CASCADE"))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disposition: Mapped[Disposition] = mapped_column(
@@ -117,7 +119,7 @@ class CallAttempt(TenantScoped, Base):
     isa_agent: Mapped[str] = mapped_column(sa.String(100), default="")
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     # The open period it was recorded in; `late` when its own period had already closed.
-    period_id: Mapped[int] = mapped_column(sa.ForeignKey("billing_periods.id"), index=True)
+    period_id: Mapped[int] = mapped_column(sa.ForeignKey("billing_periods.id"))
     late: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = created_at_column()
 
