@@ -110,7 +110,7 @@ def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         # Web, worker and scheduler share the file: wait for a lock instead of failing at once.
         return {"connect_args": {"timeout": 30}}
-    # Dropped connections are found by a ping after idling (`ping_when_idle`), not at every use.
+    # Dropped connections are found by a ping after idling (`app.extensions._ping_after_idle`).
     return {}
 
 

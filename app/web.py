@@ -242,7 +242,7 @@ def signed_in_user(user_id: int) -> User | None:
     user: User | None = rows[0][0] if rows else None
     if user is None or not user.is_active:
         return None
-    g.user_memberships = (user_id, [(account, member) for _, account, member in rows if member])
+    _remember_memberships(user_id, rows)
     return user
 
 
@@ -251,9 +251,17 @@ def user_memberships(user: User) -> list[tuple[Account, Membership]]:
     its own among them, and the switcher lists them."""
     loaded = g.get("user_memberships")
     if loaded is None or loaded[0] != user.id:
-        rows = _user_rows(user.id)
-        loaded = g.user_memberships = (user.id, [(a, member) for _, a, member in rows if member])
+        loaded = _remember_memberships(user.id, _user_rows(user.id))
     return list(loaded[1])
+
+
+def _remember_memberships(
+    user_id: int, rows: list[Any]
+) -> tuple[int, list[tuple[Account, Membership]]]:
+    """Keep the user's accounts and memberships of `_user_rows` for the rest of the request."""
+    memberships = [(account, member) for _, account, member in rows if member is not None]
+    g.user_memberships = (user_id, memberships)
+    return user_id, memberships
 
 
 def _user_rows(user_id: int) -> list[Any]:
